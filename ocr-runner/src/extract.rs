@@ -1,0 +1,292 @@
+//! One extraction from source to `result.json`: fetch, open, select pages, skip
+//! what earlier attempts finished, run the page pipeline, checkpoint every page,
+//! assemble the result.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pdfx_crd::layout::ExtractionLayout;
+use pdfx_crd::result::{PageResult, Summary};
+use pdfx_crd::{OcrEngine as EngineKind, OcrMode, PageRange};
+use pdfx_storage::{S3Config, StorageUri, Store};
+
+use crate::checkpoint::{Checkpoints, Fingerprint, file_sha256};
+use crate::decide::{MemoryModel, choose_workers};
+use crate::error::RunnerError;
+use crate::ocr::OcrEngine;
+use crate::ocr::http::{HttpOcr, HttpOcrConfig};
+use crate::ocr::tesseract::{Segmentation, Tesseract, check_languages, tessdata_dir};
+use crate::pdf::PdfFile;
+use crate::pipeline::{self, EngineFactory, PipelineOptions};
+use crate::source::{self, SourceLocation};
+
+/// How often the document is reopened to release pdfium's per-page caches.
+pub const DEFAULT_REOPEN_EVERY: u32 = 16;
+
+/// Memory a runner needs besides its OCR workers (pdfium, buffers, runtime),
+/// and what one Tesseract worker adds at 300 DPI with Korean and English
+/// models loaded. Measured with the memory benchmark (README).
+pub const MEMORY_MODEL: MemoryModel = MemoryModel { base_bytes: 120 << 20, per_worker_bytes: 160 << 20 };
+
+/// Everything one extraction needs.
+#[derive(Clone, Debug)]
+pub struct ExtractRequest {
+    pub source: String,
+    pub output: String,
+    pub languages: Vec<String>,
+    pub dpi: u32,
+    pub mode: OcrMode,
+    pub pages: Option<String>,
+    pub workers: Option<usize>,
+    pub engine: EngineKind,
+    pub ocr_endpoint: Option<url::Url>,
+    pub ocr_timeout: Duration,
+    pub segmentation: Option<Segmentation>,
+    pub password: Option<String>,
+    pub min_text_chars: usize,
+    pub max_pixels: u64,
+    pub reopen_every: u32,
+    pub s3: S3Config,
+    /// Temporary files go here (the Job's `emptyDir`); default: the system temp dir.
+    pub workdir: Option<PathBuf>,
+}
+
+impl ExtractRequest {
+    /// A request with the documented defaults.
+    pub fn new(source: impl Into<String>, output: impl Into<String>) -> Self {
+        Self {
+            source: source.into(),
+            output: output.into(),
+            languages: vec!["eng".into()],
+            dpi: 300,
+            mode: OcrMode::Auto,
+            pages: None,
+            workers: None,
+            engine: EngineKind::Tesseract,
+            ocr_endpoint: None,
+            ocr_timeout: Duration::from_secs(120),
+            segmentation: None,
+            password: None,
+            min_text_chars: pipeline::DEFAULT_MIN_TEXT_CHARS,
+            max_pixels: pipeline::DEFAULT_MAX_PIXELS,
+            reopen_every: DEFAULT_REOPEN_EVERY,
+            s3: S3Config::default(),
+            workdir: None,
+        }
+    }
+}
+
+/// What a finished extraction reports.
+#[derive(Clone, Debug)]
+pub struct ExtractOutcome {
+    /// URI of `result.json`.
+    pub location: String,
+    pub summary: Summary,
+    /// Pages taken from checkpoints of an earlier attempt.
+    pub resumed_pages: u32,
+    pub workers: usize,
+}
+
+/// Called with (pages done, pages total) as pages finish.
+pub type ProgressCallback = Box<dyn FnMut(u32, u32) + Send>;
+
+fn validate(request: &ExtractRequest) -> Result<(), RunnerError> {
+    let invalid = |m: String| Err(RunnerError::InvalidOptions(m));
+    if !(72..=600).contains(&request.dpi) {
+        return invalid(format!("dpi {} is outside 72..600", request.dpi));
+    }
+    if request.languages.is_empty() {
+        return invalid("no OCR language given".into());
+    }
+    for language in &request.languages {
+        let ok = language.split('_').enumerate().all(|(i, part)| {
+            !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase()) && (i > 0 || part.len() == 3)
+        });
+        if !ok {
+            return invalid(format!("{language:?} is not a Tesseract language code (e.g. eng, kor, chi_sim)"));
+        }
+    }
+    if request.workers == Some(0) {
+        return invalid("workers must be at least 1".into());
+    }
+    if request.engine == EngineKind::Http && request.ocr_endpoint.is_none() {
+        return invalid("the http engine needs an OCR endpoint (--ocr-endpoint)".into());
+    }
+    Ok(())
+}
+
+/// The output location as a storage URI: `s3://…`, `file://…` or a local folder.
+pub fn output_uri(output: &str) -> Result<StorageUri, RunnerError> {
+    let lower = output.to_ascii_lowercase();
+    if lower.starts_with("s3://") || lower.starts_with("file://") {
+        return StorageUri::parse(output).map_err(|e| RunnerError::InvalidOptions(format!("output {output:?}: {e}")));
+    }
+    let path = std::path::absolute(output).map_err(|e| RunnerError::io(format!("output {output:?}"), e))?;
+    let mut text = path.to_string_lossy().into_owned();
+    if !text.ends_with('/') {
+        text.push('/');
+    }
+    StorageUri::from_path(std::path::Path::new(&text)).map_err(|e| RunnerError::InvalidOptions(format!("output {output:?}: {e}")))
+}
+
+fn engine_name(request: &ExtractRequest) -> &'static str {
+    match request.engine {
+        EngineKind::Tesseract => "tesseract",
+        EngineKind::Http => "http",
+    }
+}
+
+fn engine_factory(request: &ExtractRequest, segmentation: Segmentation) -> Result<EngineFactory, RunnerError> {
+    match request.engine {
+        EngineKind::Tesseract => {
+            let tessdata = tessdata_dir();
+            check_languages(&tessdata, &request.languages)?;
+            let languages = request.languages.clone();
+            Ok(Arc::new(move || Ok(Box::new(Tesseract::new(&tessdata, &languages, segmentation)?) as Box<dyn OcrEngine>)))
+        }
+        EngineKind::Http => {
+            let endpoint = request
+                .ocr_endpoint
+                .clone()
+                .ok_or_else(|| RunnerError::InvalidOptions("the http engine needs --ocr-endpoint".into()))?;
+            let mut config = HttpOcrConfig::new(endpoint, request.languages.clone());
+            config.timeout = request.ocr_timeout;
+            let handle = tokio::runtime::Handle::current();
+            Ok(Arc::new(move || Ok(Box::new(HttpOcr::new(config.clone(), handle.clone())?) as Box<dyn OcrEngine>)))
+        }
+    }
+}
+
+/// Runs one extraction. `on_progress` sees every finished page.
+pub async fn extract(request: &ExtractRequest, mut on_progress: ProgressCallback) -> Result<ExtractOutcome, RunnerError> {
+    let started = Instant::now();
+    validate(request)?;
+    let selection = PageRange::parse_optional(request.pages.as_deref())?;
+    let segmentation = request.segmentation.unwrap_or_else(|| Segmentation::default_for(&request.languages));
+    let factory = engine_factory(request, segmentation)?;
+    let output = output_uri(&request.output)?;
+    let location = SourceLocation::parse(&request.source)?;
+
+    let workdir = match &request.workdir {
+        Some(dir) => tempfile::Builder::new().prefix("pdfx-").tempdir_in(dir),
+        None => tempfile::Builder::new().prefix("pdfx-").tempdir(),
+    }
+    .map_err(|e| RunnerError::io("creating a work directory", e))?;
+    let source_path = source::fetch(&location, &request.s3, workdir.path()).await?;
+
+    let (password, reopen_every) = (request.password.clone(), request.reopen_every);
+    let path = source_path.clone();
+    let (page_count, (sha256, bytes)) = blocking(move || {
+        let count = PdfFile::open(&path, password.as_deref(), reopen_every)?.page_count();
+        Ok((count, file_sha256(&path)?))
+    })
+    .await?;
+    let selected: Vec<u32> = selection.resolve(page_count)?.iter().collect();
+    let total = selected.len() as u32;
+
+    let (store, prefix) = Store::from_uri(&output, &request.s3).await?;
+    let layout = ExtractionLayout::new(&prefix);
+    let mut checkpoints = Checkpoints::new(store, layout);
+    let fingerprint = Fingerprint {
+        version: 1,
+        source_sha256: sha256,
+        source_bytes: bytes,
+        languages: request.languages.clone(),
+        dpi: request.dpi,
+        mode: format!("{:?}", request.mode),
+        engine: engine_name(request).into(),
+        segmentation: format!("{segmentation:?}"),
+        min_text_chars: request.min_text_chars,
+        max_pixels: request.max_pixels,
+    };
+    checkpoints.prepare(&fingerprint).await?;
+    let done = checkpoints.done_pages().await?;
+    let todo: Vec<u32> = selected.iter().copied().filter(|p| !done.contains(p)).collect();
+    let resumed = total - todo.len() as u32;
+    let workers = request.workers.unwrap_or_else(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        choose_workers(crate::limits::current(), cores, MEMORY_MODEL)
+    });
+    tracing::info!(pages = total, resumed, todo = todo.len(), workers, "extracting");
+
+    let mut finished = resumed;
+    checkpoints.write_progress(finished, total, true).await?;
+    on_progress(finished, total);
+
+    if !todo.is_empty() {
+        let options = PipelineOptions {
+            mode: request.mode,
+            dpi: request.dpi,
+            min_text_chars: request.min_text_chars,
+            max_pixels: request.max_pixels,
+            workers,
+        };
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<PageResult>(workers * 2 + 2);
+        let (path, password) = (source_path.clone(), request.password.clone());
+        let pipeline = tokio::task::spawn_blocking(move || {
+            let mut pdf = PdfFile::open(&path, password.as_deref(), reopen_every)?;
+            pipeline::run(&mut pdf, &todo, &options, factory, tx)
+        });
+        let mut consumed: Result<(), RunnerError> = Ok(());
+        while let Some(page) = rx.recv().await {
+            if let Err(e) = checkpoints.write_page(&page).await {
+                consumed = Err(e);
+                break;
+            }
+            finished += 1;
+            tracing::debug!(page = page.page, method = ?page.method, "page done");
+            on_progress(finished, total);
+            if let Err(e) = checkpoints.write_progress(finished, total, false).await {
+                consumed = Err(e);
+                break;
+            }
+        }
+        // Dropping the receiver stops the pipeline if writing failed.
+        drop(rx);
+        let ran = pipeline.await.map_err(|e| RunnerError::Internal(format!("the page pipeline crashed: {e}")))?;
+        consumed?;
+        ran?;
+        checkpoints.write_progress(finished, total, true).await?;
+    }
+
+    let base = Summary { languages: request.languages.clone(), engine: engine_name(request).into(), ..Summary::default() };
+    let mut summary = checkpoints.assemble(&selected, base, workdir.path()).await?;
+    summary.duration_ms = started.elapsed().as_millis() as u64;
+    let location = checkpoints.store().uri_for(&checkpoints.layout().result_json())?.to_string();
+    Ok(ExtractOutcome { location, summary, resumed_pages: resumed, workers })
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, RunnerError> + Send + 'static,
+) -> Result<T, RunnerError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| RunnerError::Internal(format!("a worker thread crashed: {e}")))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_are_validated_before_any_work() {
+        let mut request = ExtractRequest::new("a.pdf", "out");
+        assert!(validate(&request).is_ok());
+        request.dpi = 1200;
+        assert!(matches!(validate(&request), Err(RunnerError::InvalidOptions(_))));
+        request.dpi = 300;
+        request.languages = vec!["Korean".into()];
+        assert!(matches!(validate(&request), Err(RunnerError::InvalidOptions(_))));
+        request.languages = vec!["chi_sim".into(), "kor".into()];
+        assert!(validate(&request).is_ok());
+        request.engine = EngineKind::Http;
+        assert!(matches!(validate(&request), Err(RunnerError::InvalidOptions(_))));
+    }
+
+    #[test]
+    fn local_outputs_become_file_uris_ending_in_a_slash() {
+        let uri = output_uri("/tmp/out dir").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(uri.key(), "tmp/out dir/");
+        assert!(matches!(output_uri("s3://bucket/prefix/"), Ok(StorageUri::S3 { .. })));
+        assert!(output_uri("s3://").is_err());
+    }
+}

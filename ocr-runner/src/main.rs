@@ -1,0 +1,298 @@
+//! `pdfx-ocr-runner`: the extraction Job's program and a standalone CLI.
+
+use std::io::IsTerminal;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand, ValueEnum};
+use pdfx_crd::runner::TerminationMessage;
+use pdfx_ocr_runner::extract::{ExtractOutcome, ExtractRequest, extract};
+use pdfx_ocr_runner::ocr::tesseract::Segmentation;
+use pdfx_ocr_runner::sample::{SampleKind, SampleLanguage, SampleSpec, write_sample};
+use pdfx_ocr_runner::{RunnerError, pipeline};
+use pdfx_storage::S3Config;
+
+#[derive(Parser, Debug)]
+#[command(name = "pdfx-ocr-runner", version, about = "Extract the text of a PDF: text layers where pages have them, OCR elsewhere.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Extract a PDF's text into a folder or bucket prefix.
+    Extract(ExtractArgs),
+    /// Job mode: as `extract`, options usually from PDFX_* variables, and the
+    /// outcome also written to the termination-message file for the operator.
+    Job(ExtractArgs),
+    /// Write a synthetic PDF with known text (for trying pdfx out, tests and benchmarks).
+    Sample(SampleArgs),
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Mode {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Engine {
+    Tesseract,
+    Http,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    /// JSON lines when stderr is not a terminal, text otherwise.
+    Auto,
+    Text,
+    Json,
+}
+
+#[derive(clap::Args, Debug)]
+struct ExtractArgs {
+    /// The PDF: a local path, file:///path, s3://bucket/key or https://… URL.
+    #[arg(env = "PDFX_SOURCE")]
+    source: String,
+    /// Where results go: a local folder, file:///path/ or s3://bucket/prefix/.
+    #[arg(long, env = "PDFX_OUTPUT")]
+    out: String,
+    /// Tesseract languages, joined by `+` (or commas), e.g. `kor+eng`.
+    #[arg(long, env = "PDFX_LANGUAGES", default_value = "eng")]
+    languages: String,
+    /// Rendering resolution for OCR, 72 to 600.
+    #[arg(long, env = "PDFX_DPI", default_value_t = 300)]
+    dpi: u32,
+    /// auto: text layer where usable, OCR otherwise; always: OCR every page; never: text layers only.
+    #[arg(long, env = "PDFX_MODE", value_enum, default_value_t = Mode::Auto)]
+    mode: Mode,
+    /// Pages to extract, e.g. `1-5,9`, `10-`, `-3`. Default: all.
+    #[arg(long, env = "PDFX_PAGES")]
+    pages: Option<String>,
+    /// OCR workers. Default: from the cgroup's CPU and memory limits.
+    #[arg(long, env = "PDFX_WORKERS")]
+    workers: Option<usize>,
+    /// OCR engine.
+    #[arg(long, env = "PDFX_ENGINE", value_enum, default_value_t = Engine::Tesseract)]
+    engine: Engine,
+    /// OCR server URL for `--engine http` (see the README for the contract).
+    #[arg(long, env = "PDFX_OCR_ENDPOINT")]
+    ocr_endpoint: Option<url::Url>,
+    /// Timeout of one OCR server request, in seconds.
+    #[arg(long, env = "PDFX_OCR_TIMEOUT_SECS", default_value_t = 120)]
+    ocr_timeout_secs: u64,
+    /// Tesseract page segmentation. Default: single-column for Korean, Japanese
+    /// and Chinese, auto otherwise (chosen by measurement; see the README).
+    #[arg(long, env = "PDFX_SEGMENTATION", value_enum)]
+    segmentation: Option<Segmentation>,
+    /// File holding the password of an encrypted PDF (or set PDFX_PDF_PASSWORD).
+    #[arg(long, env = "PDFX_PDF_PASSWORD_FILE")]
+    password_file: Option<PathBuf>,
+    /// Letters or digits a page's text layer needs to be used instead of OCR.
+    #[arg(long, env = "PDFX_MIN_TEXT_CHARS", default_value_t = pipeline::DEFAULT_MIN_TEXT_CHARS)]
+    min_text_chars: usize,
+    /// Largest rendered page, in pixels; larger pages are downscaled.
+    #[arg(long, env = "PDFX_MAX_PIXELS", default_value_t = pipeline::DEFAULT_MAX_PIXELS)]
+    max_pixels: u64,
+    /// Folder for temporary files (the downloaded PDF, the result being assembled).
+    #[arg(long, env = "PDFX_WORKDIR")]
+    workdir: Option<PathBuf>,
+    /// Where to write the one-line JSON outcome for Kubernetes (job mode: /dev/termination-log).
+    #[arg(long, env = "PDFX_TERMINATION_LOG")]
+    termination_log: Option<PathBuf>,
+    /// Log format on stderr.
+    #[arg(long, env = "PDFX_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
+    log_format: LogFormat,
+    /// No progress bar.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct SampleArgs {
+    /// The PDF to write.
+    out: PathBuf,
+    #[arg(long, default_value_t = 3)]
+    pages: u32,
+    #[arg(long, value_enum, default_value_t = SampleKind::Mixed)]
+    kind: SampleKind,
+    #[arg(long, value_enum, default_value_t = SampleLanguage::English)]
+    language: SampleLanguage,
+}
+
+/// Tesseract reads OMP_THREAD_LIMIT once, when its OpenMP runtime loads at
+/// process start; with it unset, OpenMP threads cost ~5× the CPU per page on
+/// 2 cores. So the variable is set by re-executing before anything else runs.
+fn ensure_single_threaded_openmp() {
+    if std::env::var_os("OMP_THREAD_LIMIT").is_some() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else { return };
+    let mut args = std::env::args_os();
+    let arg0 = args.next().unwrap_or_else(|| exe.clone().into_os_string());
+    let error = std::process::Command::new(&exe).arg0(arg0).args(args).env("OMP_THREAD_LIMIT", "1").exec();
+    eprintln!("warning: could not restart with OMP_THREAD_LIMIT=1 ({error}); OCR will use more CPU than needed");
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,aws=warn,hyper=warn"));
+    let json = match format {
+        LogFormat::Json => true,
+        LogFormat::Text => false,
+        LogFormat::Auto => !std::io::stderr().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().flatten_event(true).init();
+    } else {
+        builder.compact().init();
+    }
+}
+
+fn read_password(args: &ExtractArgs) -> Result<Option<String>, RunnerError> {
+    if let Some(path) = &args.password_file {
+        let text = std::fs::read_to_string(path).map_err(|e| RunnerError::io(format!("reading {}", path.display()), e))?;
+        return Ok(Some(text.trim_end_matches(['\r', '\n']).to_owned()));
+    }
+    Ok(std::env::var("PDFX_PDF_PASSWORD").ok().filter(|p| !p.is_empty()))
+}
+
+fn request_from(args: &ExtractArgs) -> Result<ExtractRequest, RunnerError> {
+    let mut request = ExtractRequest::new(args.source.clone(), args.out.clone());
+    request.languages =
+        args.languages.split(['+', ',']).map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect();
+    request.dpi = args.dpi;
+    request.mode = match args.mode {
+        Mode::Auto => pdfx_crd::OcrMode::Auto,
+        Mode::Always => pdfx_crd::OcrMode::Always,
+        Mode::Never => pdfx_crd::OcrMode::Never,
+    };
+    request.pages = args.pages.clone().filter(|p| !p.trim().is_empty());
+    request.workers = args.workers;
+    request.engine = match args.engine {
+        Engine::Tesseract => pdfx_crd::OcrEngine::Tesseract,
+        Engine::Http => pdfx_crd::OcrEngine::Http,
+    };
+    request.ocr_endpoint = args.ocr_endpoint.clone();
+    request.ocr_timeout = Duration::from_secs(args.ocr_timeout_secs.max(1));
+    request.segmentation = args.segmentation;
+    request.password = read_password(args)?;
+    request.min_text_chars = args.min_text_chars;
+    request.max_pixels = args.max_pixels;
+    request.workdir = args.workdir.clone();
+    request.s3 = S3Config::from_env().map_err(|e| RunnerError::InvalidOptions(e.to_string()))?;
+    Ok(request)
+}
+
+fn progress_reporter(show_bar: bool) -> Box<dyn FnMut(u32, u32) + Send> {
+    if show_bar {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} pages  {per_sec}  eta {eta}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        return Box::new(move |done, total| {
+            bar.set_length(u64::from(total));
+            bar.set_position(u64::from(done));
+            if done == total {
+                bar.finish_and_clear();
+            }
+        });
+    }
+    let mut last_log: Option<Instant> = None;
+    Box::new(move |done, total| {
+        if done == total || last_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(5)) {
+            tracing::info!(pages_done = done, pages_total = total, "progress");
+            last_log = Some(Instant::now());
+        }
+    })
+}
+
+fn write_termination(path: Option<&PathBuf>, message: &TerminationMessage) {
+    if let Some(path) = path
+        && let Err(e) = std::fs::write(path, message.to_line())
+    {
+        eprintln!("warning: could not write the termination message to {}: {e}", path.display());
+    }
+}
+
+fn run_extract(args: ExtractArgs, job_mode: bool) -> ExitCode {
+    init_logging(args.log_format);
+    let termination = args.termination_log.clone().or_else(|| job_mode.then(|| PathBuf::from("/dev/termination-log")));
+    let show_bar = !args.quiet && !job_mode && std::io::stderr().is_terminal();
+    let span = tracing::info_span!("extract", source = %args.source, output = %args.out);
+    let outcome: Result<ExtractOutcome, RunnerError> = (|| {
+        let request = request_from(&args)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| RunnerError::io("starting the async runtime", e))?;
+        let _entered = span.enter();
+        runtime.block_on(extract(&request, progress_reporter(show_bar)))
+    })();
+    match outcome {
+        Ok(outcome) => {
+            let s = &outcome.summary;
+            tracing::info!(
+                pages = s.pages,
+                ocr_pages = s.ocr_pages,
+                text_layer_pages = s.text_layer_pages,
+                resumed_pages = outcome.resumed_pages,
+                duration_ms = s.duration_ms,
+                location = %outcome.location,
+                "extraction finished"
+            );
+            println!(
+                "{} page(s): {} from text layers, {} by OCR{} -> {}",
+                s.pages,
+                s.text_layer_pages,
+                s.ocr_pages,
+                s.mean_confidence.map(|c| format!(" (mean confidence {c:.2})")).unwrap_or_default(),
+                outcome.location
+            );
+            write_termination(
+                termination.as_ref(),
+                &TerminationMessage::Succeeded { location: outcome.location, summary: outcome.summary },
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            let reason = error.reason();
+            let message = error.one_line();
+            tracing::error!(%reason, error = %message, "extraction failed");
+            eprintln!("error: {reason}: {message}");
+            write_termination(termination.as_ref(), &TerminationMessage::Failed { reason, message });
+            ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(1))
+        }
+    }
+}
+
+fn run_sample(args: SampleArgs) -> ExitCode {
+    let spec = SampleSpec::new(args.pages, args.kind, args.language);
+    match write_sample(&args.out, &spec) {
+        Ok(()) => {
+            println!("wrote {} ({} {:?} page(s), {:?})", args.out.display(), args.pages, args.kind, args.language);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: writing the sample: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    ensure_single_threaded_openmp();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Extract(args) => run_extract(args, false),
+        Command::Job(args) => run_extract(args, true),
+        Command::Sample(args) => run_sample(args),
+    }
+}

@@ -1,0 +1,261 @@
+//! The page pipeline: one render thread (pdfium is single-threaded) feeding a
+//! bounded queue of page bitmaps to N OCR worker threads, each owning its engine.
+//!
+//! Memory is bounded by construction: bitmaps come from a pool of `workers + 1`
+//! buffers that workers hand back after OCR, so at most that many pages are in
+//! memory whatever the document's length, and the document itself is reopened
+//! every few pages (see [`crate::pdf::PdfFile`]).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
+use pdfx_crd::OcrMode;
+use pdfx_crd::result::{PageMethod, PageResult};
+
+use crate::decide::{PageAction, RenderSize, page_action, render_size, text_layer_is_usable};
+use crate::error::RunnerError;
+use crate::ocr::{GrayImage, OcrEngine, OcrError};
+use crate::pdf::{self, GrayImageLayout, PdfError, PdfFile};
+
+/// Builds one engine; called once in each worker thread.
+pub type EngineFactory = Arc<dyn Fn() -> Result<Box<dyn OcrEngine>, OcrError> + Send + Sync>;
+
+#[derive(Clone, Debug)]
+pub struct PipelineOptions {
+    pub mode: OcrMode,
+    pub dpi: u32,
+    /// Letters or digits a text layer needs to be taken instead of OCR.
+    pub min_text_chars: usize,
+    /// Pixel cap of a rendered page; larger pages are downscaled.
+    pub max_pixels: u64,
+    pub workers: usize,
+}
+
+/// Default pixel cap: an A3 page at 300 DPI (17.4 MP) fits, a poster does not.
+pub const DEFAULT_MAX_PIXELS: u64 = 25_000_000;
+/// Letters or digits needed to trust a text layer.
+pub const DEFAULT_MIN_TEXT_CHARS: usize = 10;
+
+struct OcrJob {
+    page: u32,
+    buffer: Vec<u8>,
+    layout: GrayImageLayout,
+    dpi: f32,
+}
+
+/// Shared failure state: the first error wins and stops everyone.
+#[derive(Default)]
+struct Stop {
+    flag: AtomicBool,
+    error: Mutex<Option<RunnerError>>,
+}
+
+impl Stop {
+    fn fail(&self, error: RunnerError) {
+        if let Ok(mut slot) = self.error.lock()
+            && slot.is_none()
+        {
+            *slot = Some(error);
+        }
+        self.flag.store(true, Ordering::SeqCst);
+    }
+
+    fn stopped(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+
+    fn take(&self) -> Option<RunnerError> {
+        self.error.lock().ok().and_then(|mut e| e.take())
+    }
+}
+
+/// Reads `pages` of `pdf` and sends each finished page to `results`, in
+/// completion order. Blocks until every page is done, an error occurs, or the
+/// receiver of `results` is dropped (then it stops early without error).
+pub fn run(
+    pdf: &mut PdfFile,
+    pages: &[u32],
+    options: &PipelineOptions,
+    factory: EngineFactory,
+    results: tokio::sync::mpsc::Sender<PageResult>,
+) -> Result<(), RunnerError> {
+    let workers = options.workers.max(1);
+    let stop = Arc::new(Stop::default());
+    let (work_tx, work_rx) = bounded::<OcrJob>(1);
+    let (pool_tx, pool_rx) = bounded::<Vec<u8>>(workers + 1);
+    for _ in 0..=workers {
+        // Cannot fail: the pool has room for exactly these buffers.
+        let _ = pool_tx.send(Vec::new());
+    }
+
+    let mut handles = Vec::new();
+    // Workers start only when a page needs OCR: a born-digital document never
+    // pays for loading Tesseract's models.
+    let mut spawn_workers = || -> Result<(), RunnerError> {
+        for index in 0..workers {
+            let (rx, pool, out, stop, factory) =
+                (work_rx.clone(), pool_tx.clone(), results.clone(), stop.clone(), factory.clone());
+            let handle = std::thread::Builder::new()
+                .name(format!("ocr-{index}"))
+                .spawn(move || worker(rx, pool, out, &stop, &factory))
+                .map_err(|e| RunnerError::Internal(format!("starting an OCR worker: {e}")))?;
+            handles.push(handle);
+        }
+        Ok(())
+    };
+    let mut workers_started = false;
+    let mut renderer = pdf::Renderer::default();
+
+    let render_result = (|| -> Result<(), RunnerError> {
+        for &page in pages {
+            if stop.stopped() || results.is_closed() {
+                break;
+            }
+            let prepared = pdf.with_page(page, |p| prepare(p, page, options))??;
+            match prepared {
+                Prepared::Text(result) => {
+                    if results.blocking_send(result).is_err() {
+                        break;
+                    }
+                }
+                Prepared::Ocr(size) => {
+                    if !workers_started {
+                        spawn_workers()?;
+                        workers_started = true;
+                    }
+                    let Some(mut buffer) = take_buffer(&pool_rx, &stop) else { break };
+                    let layout = pdf
+                        .with_page(page, |p| renderer.render_gray(p, size, &mut buffer))?
+                        .map_err(|e| PdfError::Page { page, message: format!("rendering failed: {e:?}") })?;
+                    if !send_job(&work_tx, OcrJob { page, buffer, layout, dpi: size.dpi }, &stop) {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
+    })();
+
+    drop(work_tx);
+    for handle in handles {
+        if handle.join().is_err() {
+            stop.fail(RunnerError::Internal("an OCR worker panicked".into()));
+        }
+    }
+    render_result?;
+    match stop.take() {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
+}
+
+enum Prepared {
+    Text(PageResult),
+    Ocr(RenderSize),
+}
+
+/// Decides how to read a page and, for text-layer pages, reads it.
+fn prepare(page: &pdfium_render::prelude::PdfPage<'_>, number: u32, options: &PipelineOptions) -> Result<Prepared, PdfError> {
+    let (width_pt, height_pt) = pdf::page_size_points(page);
+    let size = render_size(width_pt, height_pt, options.dpi, options.max_pixels);
+    let text = match options.mode {
+        OcrMode::Always => String::new(),
+        OcrMode::Auto | OcrMode::Never => {
+            pdf::page_text(page).map_err(|e| PdfError::Page { page: number, message: format!("reading text: {e:?}") })?
+        }
+    };
+    let usable = options.mode != OcrMode::Always && text_layer_is_usable(&text, options.min_text_chars);
+    Ok(match page_action(options.mode, usable) {
+        PageAction::TextLayer => Prepared::Text(PageResult {
+            page: number,
+            method: PageMethod::TextLayer,
+            text: text_layer_text(&text),
+            confidence: None,
+            width_px: size.width,
+            height_px: size.height,
+            words: Vec::new(),
+        }),
+        PageAction::Ocr => Prepared::Ocr(size),
+    })
+}
+
+/// A text layer's text with trailing spaces and trailing blank lines removed,
+/// so that it compares equal to the text that was typeset.
+fn text_layer_text(text: &str) -> String {
+    crate::ocr::tidy_text(text)
+}
+
+/// Queues a job, giving up when the pipeline stops (all workers may be gone).
+fn send_job(work: &Sender<OcrJob>, mut job: OcrJob, stop: &Stop) -> bool {
+    loop {
+        match work.send_timeout(job, Duration::from_millis(200)) {
+            Ok(()) => return true,
+            Err(crossbeam_channel::SendTimeoutError::Timeout(back)) if !stop.stopped() => job = back,
+            Err(_) => return false,
+        }
+    }
+}
+
+fn take_buffer(pool: &Receiver<Vec<u8>>, stop: &Stop) -> Option<Vec<u8>> {
+    loop {
+        match pool.recv_timeout(Duration::from_millis(200)) {
+            Ok(buffer) => return Some(buffer),
+            Err(RecvTimeoutError::Timeout) if !stop.stopped() => continue,
+            Err(_) => return None,
+        }
+    }
+}
+
+fn worker(
+    jobs: Receiver<OcrJob>,
+    pool: Sender<Vec<u8>>,
+    results: tokio::sync::mpsc::Sender<PageResult>,
+    stop: &Stop,
+    factory: &EngineFactory,
+) {
+    let mut engine = match factory() {
+        Ok(engine) => engine,
+        Err(e) => {
+            stop.fail(e.into());
+            return;
+        }
+    };
+    for job in jobs.iter() {
+        if stop.stopped() {
+            break;
+        }
+        let image = GrayImage {
+            pixels: &job.buffer,
+            width: job.layout.width,
+            height: job.layout.height,
+            stride: job.layout.stride,
+            dpi: job.dpi,
+        };
+        let outcome = engine.recognize(&image);
+        let OcrJob { page, buffer, layout, .. } = job;
+        let _ = pool.send(buffer);
+        match outcome {
+            Ok(output) => {
+                let result = PageResult {
+                    page,
+                    method: PageMethod::Ocr,
+                    text: output.text,
+                    confidence: output.confidence,
+                    width_px: layout.width,
+                    height_px: layout.height,
+                    words: output.words,
+                };
+                if results.blocking_send(result).is_err() {
+                    break;
+                }
+            }
+            Err(e) => {
+                tracing::error!(page, error = %e, "OCR failed");
+                stop.fail(e.into());
+                break;
+            }
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! `pdfx-devcluster serve`: the emulator (and optionally the local executor) as a process.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use pdfx_devcluster::api::WriteOpts;
+use pdfx_devcluster::executor::{Executor, ExecutorConfig};
+use pdfx_devcluster::{ApiServer, Config};
+
+#[derive(Parser)]
+#[command(
+    name = "pdfx-devcluster",
+    about = "A Kubernetes API emulator and local Job executor for pdfx"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Serve the Kubernetes API on an address, persisting to a data directory.
+    Serve {
+        /// Directory holding the persistent store.
+        #[arg(long, env = "DEVCLUSTER_DATA_DIR")]
+        data_dir: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:6443")]
+        listen: String,
+        /// Where to write a kubeconfig for kubectl and kube clients.
+        #[arg(long)]
+        kubeconfig: Option<PathBuf>,
+        /// Do not install the PdfExtraction CRD on start.
+        #[arg(long)]
+        no_crd: bool,
+        /// Run Jobs as local processes (the local executor).
+        #[arg(long)]
+        executor: bool,
+        /// Map a container image to a local program: `IMAGE=PATH` (repeatable). The
+        /// image name without tag is also matched.
+        #[arg(long = "image", value_name = "IMAGE=PATH")]
+        images: Vec<String>,
+        /// How many pods may run at once.
+        #[arg(long, default_value_t = 2)]
+        slots: usize,
+    },
+}
+
+/// Install (or update) the pdfx CRD from `pdfx_crd::crd::crd()`.
+async fn install_crd(server: &ApiServer) -> anyhow::Result<()> {
+    let crd =
+        serde_json::to_value(pdfx_crd::crd::crd()).context("serialising the PdfExtraction CRD")?;
+    let ri = server
+        .resource("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+        .context("the CRD resource is built in")?;
+    let name = crd["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    match server.get(&ri, "", &name) {
+        Ok(existing) => {
+            let mut updated = crd.clone();
+            updated["metadata"] = existing["metadata"].clone();
+            server
+                .update(&ri, "", &name, updated, false, &WriteOpts::default())
+                .await
+                .context("updating the PdfExtraction CRD")?;
+        }
+        Err(_) => {
+            server
+                .create(&ri, None, crd, &WriteOpts::default())
+                .await
+                .context("installing the PdfExtraction CRD")?;
+        }
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Serve {
+            data_dir,
+            listen,
+            kubeconfig,
+            no_crd,
+            executor,
+            images,
+            slots,
+        } => {
+            let server = ApiServer::new(Config {
+                data_dir: Some(data_dir.clone()),
+                ..Config::default()
+            })
+            .with_context(|| format!("opening the store in {}", data_dir.display()))?;
+            if !no_crd {
+                install_crd(&server).await?;
+            }
+            let mut running = pdfx_devcluster::start(server.clone(), &listen)
+                .await
+                .with_context(|| format!("listening on {listen}"))?;
+            if let Some(path) = kubeconfig {
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent)
+                        .with_context(|| format!("creating {}", parent.display()))?;
+                }
+                std::fs::write(&path, pdfx_devcluster::kubeconfig(&running.url()))
+                    .with_context(|| format!("writing {}", path.display()))?;
+                tracing::info!(path = %path.display(), "kubeconfig written");
+            }
+            if executor {
+                let mut cfg = ExecutorConfig {
+                    slots,
+                    work_dir: data_dir.join("pods"),
+                    ..ExecutorConfig::default()
+                };
+                for m in images {
+                    let (image, path) = m
+                        .split_once('=')
+                        .with_context(|| format!("--image {m:?}: expected IMAGE=PATH"))?;
+                    cfg.images.insert(image.to_string(), PathBuf::from(path));
+                }
+                let ex = Executor::new(server.clone(), cfg);
+                running.attach(tokio::spawn(ex.run()));
+            }
+            // Ready: print the URL on stdout so wrappers (and tests) can pick it up.
+            println!("{}", running.url());
+            tokio::signal::ctrl_c()
+                .await
+                .context("waiting for Ctrl-C")?;
+            running.shutdown();
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,248 @@
+//! The local executor with real processes: Complete, PodFailurePolicy, OOMKilled,
+//! deadlines, backoff, deletion killing the process, termination messages, env.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use kube::{Client, ResourceExt};
+use pdfx_devcluster::executor::{Executor, ExecutorConfig, MEMORY_ANNOTATION};
+use pdfx_devcluster::{ApiServer, Running};
+use serde_json::{Value, json};
+
+async fn start_executor() -> (Running, Client, tempfile::TempDir) {
+    let server = ApiServer::in_memory();
+    let mut running = pdfx_devcluster::start(server.clone(), "127.0.0.1:0")
+        .await
+        .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let mut cfg = ExecutorConfig {
+        slots: 2,
+        work_dir: work.path().to_path_buf(),
+        ..Default::default()
+    };
+    cfg.images
+        .insert("pdfx-ocr-runner".into(), "/bin/sh".into());
+    running.attach(tokio::spawn(Executor::new(server, cfg).run()));
+    let client = client_for(&running.url());
+    (running, client, work)
+}
+
+fn job(name: &str, script: &str, extra_spec: Value, container_extra: Value) -> Job {
+    let mut container =
+        json!({"name": "runner", "image": "pdfx-ocr-runner:latest", "args": ["-c", script]});
+    if let (Some(c), Some(e)) = (container.as_object_mut(), container_extra.as_object()) {
+        c.extend(e.clone());
+    }
+    let mut spec = json!({"backoffLimit": 0, "template": {"spec": {"restartPolicy": "Never", "containers": [container]}}});
+    if let (Some(s), Some(e)) = (spec.as_object_mut(), extra_spec.as_object()) {
+        s.extend(e.clone());
+    }
+    serde_json::from_value(json!({"metadata": {"name": name}, "spec": spec})).unwrap()
+}
+
+async fn wait_finished(jobs: &Api<Job>, name: &str) -> (String, String) {
+    eventually(|| {
+        let jobs = jobs.clone();
+        let name = name.to_string();
+        async move {
+            let j = jobs.get(&name).await.unwrap();
+            j.status.and_then(|s| s.conditions).and_then(|cs| {
+                cs.into_iter()
+                    .find(|c| (c.type_ == "Complete" || c.type_ == "Failed") && c.status == "True")
+                    .map(|c| (c.type_, c.reason.unwrap_or_default()))
+            })
+        }
+    })
+    .await
+}
+
+async fn pods_of(client: &Client, job: &str) -> Vec<Pod> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    pods.list(&ListParams::default().labels(&format!("job-name={job}")))
+        .await
+        .unwrap()
+        .items
+}
+
+fn terminated(p: &Pod) -> k8s_openapi::api::core::v1::ContainerStateTerminated {
+    p.status.clone().unwrap().container_statuses.unwrap()[0]
+        .state
+        .clone()
+        .unwrap()
+        .terminated
+        .unwrap()
+}
+
+#[tokio::test]
+async fn exit_zero_completes_with_termination_message_and_env() {
+    let (_srv, client, _w) = start_executor().await;
+    let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
+    let j = job(
+        "ok",
+        "echo \"{\\\"pod\\\":\\\"$POD_NAME\\\",\\\"ns\\\":\\\"$POD_NS\\\",\\\"x\\\":\\\"$X\\\"}\" > \"$TERMINATION_MESSAGE_PATH\"",
+        json!({}),
+        json!({"env": [
+            {"name": "X", "value": "y"},
+            {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+            {"name": "POD_NS", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}
+        ]}),
+    );
+    jobs.create(&PostParams::default(), &j).await.unwrap();
+    assert_eq!(wait_finished(&jobs, "ok").await.0, "Complete");
+    let done = jobs.get("ok").await.unwrap().status.unwrap();
+    assert_eq!(done.succeeded, Some(1));
+    assert!(done.completion_time.is_some() && done.start_time.is_some());
+    let pods = pods_of(&client, "ok").await;
+    assert_eq!(pods.len(), 1);
+    let p = &pods[0];
+    assert_eq!(
+        p.status.clone().unwrap().phase.as_deref(),
+        Some("Succeeded")
+    );
+    let t = terminated(p);
+    assert_eq!((t.exit_code, t.reason.as_deref()), (0, Some("Completed")));
+    let msg: Value = serde_json::from_str(t.message.as_deref().unwrap().trim()).unwrap();
+    assert_eq!(msg, json!({"pod": p.name_any(), "ns": "default", "x": "y"}));
+    assert_eq!(p.owner_references()[0].kind, "Job");
+}
+
+#[tokio::test]
+async fn pod_failure_policy_fails_job_without_retry_and_backoff_limit() {
+    let (_srv, client, _w) = start_executor().await;
+    let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
+    let pfp = json!({"backoffLimit": 3, "podFailurePolicy": {"rules": [
+        {"action": "FailJob", "onExitCodes": {"containerName": "runner", "operator": "In", "values": [2, 3]}}
+    ]}});
+    jobs.create(
+        &PostParams::default(),
+        &job("invalid", "exit 2", pfp, json!({})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        wait_finished(&jobs, "invalid").await,
+        ("Failed".to_string(), "PodFailurePolicy".to_string())
+    );
+    let pods = pods_of(&client, "invalid").await;
+    assert_eq!(pods.len(), 1, "no retry after a FailJob rule");
+    let t = terminated(&pods[0]);
+    assert_eq!((t.exit_code, t.reason.as_deref()), (2, Some("Error")));
+
+    // Exit 1 is retried up to backoffLimit, then BackoffLimitExceeded.
+    jobs.create(
+        &PostParams::default(),
+        &job("transient", "exit 1", json!({"backoffLimit": 1}), json!({})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        wait_finished(&jobs, "transient").await,
+        ("Failed".to_string(), "BackoffLimitExceeded".to_string())
+    );
+    assert_eq!(pods_of(&client, "transient").await.len(), 2);
+}
+
+#[tokio::test]
+async fn memory_hog_is_oom_killed() {
+    let (_srv, client, _w) = start_executor().await;
+    let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
+    // `tail` keeps a newline-free input in memory: ~400 MB against a 64 MiB limit.
+    let hog = job(
+        "hog",
+        "head -c 400000000 /dev/zero | tail > /dev/null",
+        json!({}),
+        json!({"resources": {"limits": {"memory": "64Mi"}, "requests": {"memory": "64Mi"}}}),
+    );
+    jobs.create(&PostParams::default(), &hog).await.unwrap();
+    wait_finished(&jobs, "hog").await;
+    let pods = pods_of(&client, "hog").await;
+    let method = pods[0]
+        .annotations()
+        .get(MEMORY_ANNOTATION)
+        .cloned()
+        .unwrap_or_default();
+    let t = terminated(&pods[0]);
+    println!(
+        "memory enforcement: {method}; exit {} {:?}",
+        t.exit_code, t.reason
+    );
+    if method.starts_with("cgroup") {
+        assert_eq!(
+            (t.exit_code, t.reason.as_deref()),
+            (137, Some("OOMKilled")),
+            "enforced by {method}"
+        );
+    } else {
+        println!(
+            "no memory cgroup could be created here (enforcement: {method}); exit {} {:?}",
+            t.exit_code, t.reason
+        );
+        assert_ne!(t.exit_code, 0);
+    }
+}
+
+#[tokio::test]
+async fn active_deadline_and_deletion_kill_the_process() {
+    let (_srv, client, work) = start_executor().await;
+    let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
+    jobs.create(
+        &PostParams::default(),
+        &job(
+            "slow",
+            "exec sleep 300",
+            json!({"activeDeadlineSeconds": 1}),
+            json!({}),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        wait_finished(&jobs, "slow").await,
+        ("Failed".to_string(), "DeadlineExceeded".to_string())
+    );
+    eventually(|| {
+        let client = client.clone();
+        async move {
+            let pods = pods_of(&client, "slow").await;
+            (pods[0].status.clone().unwrap().phase.as_deref() == Some("Failed")).then_some(())
+        }
+    })
+    .await;
+
+    // Deleting the Job kills its process.
+    let pidfile = work.path().join("pid");
+    let script = format!("echo $$ > {} && exec sleep 300", pidfile.display());
+    jobs.create(
+        &PostParams::default(),
+        &job("victim", &script, json!({}), json!({})),
+    )
+    .await
+    .unwrap();
+    let pid: String = eventually(|| {
+        let pidfile = pidfile.clone();
+        async move {
+            std::fs::read_to_string(&pidfile)
+                .ok()
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| s.trim().to_string())
+        }
+    })
+    .await;
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+    jobs.delete("victim", &DeleteParams::background())
+        .await
+        .unwrap();
+    eventually(|| {
+        let pid = pid.clone();
+        async move {
+            // Gone, or a zombie already reaped by tokio's child handling.
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            (stat.is_empty() || stat.contains(") Z ")).then_some(())
+        }
+    })
+    .await;
+}

@@ -15,6 +15,8 @@ apt_packages=(
   libtesseract5 tesseract-ocr tesseract-ocr-eng tesseract-ocr-kor
   # tests: Korean glyphs for generated documents
   fonts-nanum
+  # tests: encrypting generated PDFs
+  qpdf
   # fetching the pdfium wheel
   python3 python3-pip unzip ca-certificates
 )

@@ -47,7 +47,11 @@ pub struct ConditionUpdate<'a> {
 
 /// Sets a condition in `conditions`, keeping `lastTransitionTime` when the status
 /// is unchanged. Returns whether anything changed.
-pub fn set_condition(conditions: &mut Vec<Condition>, update: ConditionUpdate<'_>, now: &Time) -> bool {
+pub fn set_condition(
+    conditions: &mut Vec<Condition>,
+    update: ConditionUpdate<'_>,
+    now: &Time,
+) -> bool {
     let status = update.status.as_str();
     match conditions.iter_mut().find(|c| c.type_ == update.type_) {
         Some(existing) => {
@@ -99,13 +103,23 @@ mod tests {
     }
 
     fn update(status: ConditionStatus, reason: &'static str) -> ConditionUpdate<'static> {
-        ConditionUpdate { type_: RUNNING, status, reason, message: "m".into(), observed_generation: Some(1) }
+        ConditionUpdate {
+            type_: RUNNING,
+            status,
+            reason,
+            message: "m".into(),
+            observed_generation: Some(1),
+        }
     }
 
     #[test]
     fn a_new_condition_is_added_with_the_current_time() {
         let mut conditions = Vec::new();
-        assert!(set_condition(&mut conditions, update(ConditionStatus::True, "JobStarted"), &at(0)));
+        assert!(set_condition(
+            &mut conditions,
+            update(ConditionStatus::True, "JobStarted"),
+            &at(0)
+        ));
         assert_eq!(conditions.len(), 1);
         assert_eq!(conditions[0].last_transition_time, at(0));
         assert!(is_true(&conditions, RUNNING));
@@ -114,20 +128,40 @@ mod tests {
     #[test]
     fn setting_the_same_condition_again_changes_nothing() {
         let mut conditions = Vec::new();
-        set_condition(&mut conditions, update(ConditionStatus::True, "JobStarted"), &at(0));
+        set_condition(
+            &mut conditions,
+            update(ConditionStatus::True, "JobStarted"),
+            &at(0),
+        );
         let before = conditions.clone();
-        assert!(!set_condition(&mut conditions, update(ConditionStatus::True, "JobStarted"), &at(60)));
+        assert!(!set_condition(
+            &mut conditions,
+            update(ConditionStatus::True, "JobStarted"),
+            &at(60)
+        ));
         assert_eq!(conditions, before);
     }
 
     #[test]
     fn a_new_reason_keeps_the_transition_time_but_a_new_status_moves_it() {
         let mut conditions = Vec::new();
-        set_condition(&mut conditions, update(ConditionStatus::True, "JobStarted"), &at(0));
-        assert!(set_condition(&mut conditions, update(ConditionStatus::True, "Retrying"), &at(10)));
+        set_condition(
+            &mut conditions,
+            update(ConditionStatus::True, "JobStarted"),
+            &at(0),
+        );
+        assert!(set_condition(
+            &mut conditions,
+            update(ConditionStatus::True, "Retrying"),
+            &at(10)
+        ));
         assert_eq!(conditions[0].last_transition_time, at(0));
         assert_eq!(conditions[0].reason, "Retrying");
-        assert!(set_condition(&mut conditions, update(ConditionStatus::False, "JobFinished"), &at(20)));
+        assert!(set_condition(
+            &mut conditions,
+            update(ConditionStatus::False, "JobFinished"),
+            &at(20)
+        ));
         assert_eq!(conditions[0].last_transition_time, at(20));
         assert!(!is_true(&conditions, RUNNING));
     }

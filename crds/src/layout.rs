@@ -25,7 +25,11 @@ pub fn default_prefix(namespace: &str, name: &str) -> String {
 /// A prefix that ends in exactly one `/` (or is empty: the bucket root).
 pub fn normalize_prefix(prefix: &str) -> String {
     let trimmed = prefix.trim_matches('/');
-    if trimmed.is_empty() { String::new() } else { format!("{trimmed}/") }
+    if trimmed.is_empty() {
+        String::new()
+    } else {
+        format!("{trimmed}/")
+    }
 }
 
 /// Object name of a page checkpoint, relative to the prefix: `pages/000001.json`.
@@ -52,7 +56,9 @@ pub struct ExtractionLayout {
 
 impl ExtractionLayout {
     pub fn new(prefix: &str) -> Self {
-        Self { prefix: normalize_prefix(prefix) }
+        Self {
+            prefix: normalize_prefix(prefix),
+        }
     }
 
     /// The layout of an extraction writing to the default prefix.
@@ -102,18 +108,33 @@ mod tests {
     fn keys_sit_under_one_normalized_prefix() {
         let layout = ExtractionLayout::new("/extractions/team-a/report//");
         assert_eq!(layout.prefix(), "extractions/team-a/report/");
-        assert_eq!(layout.page(7), "extractions/team-a/report/pages/000007.json");
-        assert_eq!(layout.result_json(), "extractions/team-a/report/result.json");
+        assert_eq!(
+            layout.page(7),
+            "extractions/team-a/report/pages/000007.json"
+        );
+        assert_eq!(
+            layout.result_json(),
+            "extractions/team-a/report/result.json"
+        );
         assert_eq!(layout.source_pdf(), "extractions/team-a/report/source.pdf");
         assert_eq!(ExtractionLayout::new("").progress(), "progress.json");
-        assert_eq!(ExtractionLayout::for_resource("ns", "doc").prefix(), "extractions/ns/doc/");
+        assert_eq!(
+            ExtractionLayout::for_resource("ns", "doc").prefix(),
+            "extractions/ns/doc/"
+        );
     }
 
     #[test]
     fn page_objects_parse_back_and_others_do_not() {
         assert_eq!(parse_page_object("x/pages/000123.json"), Some(123));
         assert_eq!(parse_page_object(&page_object(1_234_567)), Some(1_234_567));
-        for other in ["pages/abc.json", "pages/.json", "pages/000000.json", "pages/1.txt", "result.json"] {
+        for other in [
+            "pages/abc.json",
+            "pages/.json",
+            "pages/000000.json",
+            "pages/1.txt",
+            "result.json",
+        ] {
             assert_eq!(parse_page_object(other), None, "{other}");
         }
     }

@@ -30,14 +30,22 @@ pub struct PageRange {
 pub enum PageRangeError {
     #[error("page selection is empty")]
     Empty,
-    #[error("page selection {input:?}: cannot read {part:?} (expected e.g. `1-5,9`, `10-` or `-3`)")]
+    #[error(
+        "page selection {input:?}: cannot read {part:?} (expected e.g. `1-5,9`, `10-` or `-3`)"
+    )]
     Malformed { input: String, part: String },
     #[error("page selection {input:?}: pages are numbered from 1")]
     ZeroPage { input: String },
-    #[error("page selection {input:?}: page {page} is larger than the largest supported page number {MAX_PAGE}")]
+    #[error(
+        "page selection {input:?}: page {page} is larger than the largest supported page number {MAX_PAGE}"
+    )]
     TooLarge { input: String, page: u64 },
     #[error("page selection {input:?}: range {first}-{last} runs backwards")]
-    Reversed { input: String, first: u32, last: u32 },
+    Reversed {
+        input: String,
+        first: u32,
+        last: u32,
+    },
     #[error("page {page} is outside the document, which has {page_count} page(s)")]
     OutOfBounds { page: u32, page_count: u32 },
     #[error("the document has no pages")]
@@ -47,7 +55,12 @@ pub enum PageRangeError {
 impl PageRange {
     /// Every page of the document.
     pub fn all() -> Self {
-        Self { spans: vec![Span { first: 1, last: None }] }
+        Self {
+            spans: vec![Span {
+                first: 1,
+                last: None,
+            }],
+        }
     }
 
     /// Parses a selection. Whitespace around numbers and commas is ignored.
@@ -55,7 +68,10 @@ impl PageRange {
         if input.trim().is_empty() {
             return Err(PageRangeError::Empty);
         }
-        let malformed = |part: &str| PageRangeError::Malformed { input: input.to_owned(), part: part.trim().to_owned() };
+        let malformed = |part: &str| PageRangeError::Malformed {
+            input: input.to_owned(),
+            part: part.trim().to_owned(),
+        };
         let number = |text: &str| -> Result<u32, PageRangeError> {
             let text = text.trim();
             if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
@@ -64,8 +80,13 @@ impl PageRange {
             // Digits only, so a parse failure can only mean overflow.
             let value: u64 = text.parse().unwrap_or(u64::MAX);
             match value {
-                0 => Err(PageRangeError::ZeroPage { input: input.to_owned() }),
-                v if v > u64::from(MAX_PAGE) => Err(PageRangeError::TooLarge { input: input.to_owned(), page: v }),
+                0 => Err(PageRangeError::ZeroPage {
+                    input: input.to_owned(),
+                }),
+                v if v > u64::from(MAX_PAGE) => Err(PageRangeError::TooLarge {
+                    input: input.to_owned(),
+                    page: v,
+                }),
                 // Bounded by MAX_PAGE above.
                 v => Ok(v as u32),
             }
@@ -80,7 +101,10 @@ impl PageRange {
             let span = match trimmed.split_once('-') {
                 None => {
                     let page = number(trimmed)?;
-                    Span { first: page, last: Some(page) }
+                    Span {
+                        first: page,
+                        last: Some(page),
+                    }
                 }
                 Some((from, to)) => {
                     if to.contains('-') {
@@ -89,14 +113,27 @@ impl PageRange {
                     let (from, to) = (from.trim(), to.trim());
                     match (from.is_empty(), to.is_empty()) {
                         (true, true) => return Err(malformed(part)),
-                        (true, false) => Span { first: 1, last: Some(number(to)?) },
-                        (false, true) => Span { first: number(from)?, last: None },
+                        (true, false) => Span {
+                            first: 1,
+                            last: Some(number(to)?),
+                        },
+                        (false, true) => Span {
+                            first: number(from)?,
+                            last: None,
+                        },
                         (false, false) => {
                             let (first, last) = (number(from)?, number(to)?);
                             if last < first {
-                                return Err(PageRangeError::Reversed { input: input.to_owned(), first, last });
+                                return Err(PageRangeError::Reversed {
+                                    input: input.to_owned(),
+                                    first,
+                                    last,
+                                });
                             }
-                            Span { first, last: Some(last) }
+                            Span {
+                                first,
+                                last: Some(last),
+                            }
                         }
                     }
                 }
@@ -133,7 +170,9 @@ impl PageRange {
         let mut merged: Vec<(u32, u32)> = Vec::with_capacity(ranges.len());
         for (first, last) in ranges {
             match merged.last_mut() {
-                Some((_, prev_last)) if first <= prev_last.saturating_add(1) => *prev_last = (*prev_last).max(last),
+                Some((_, prev_last)) if first <= prev_last.saturating_add(1) => {
+                    *prev_last = (*prev_last).max(last)
+                }
                 _ => merged.push((first, last)),
             }
         }
@@ -174,7 +213,10 @@ pub struct PageSet {
 impl PageSet {
     /// Number of selected pages.
     pub fn len(&self) -> u32 {
-        self.ranges.iter().map(|(first, last)| last - first + 1).sum()
+        self.ranges
+            .iter()
+            .map(|(first, last)| last - first + 1)
+            .sum()
     }
 
     /// Never true for a resolved selection; here for completeness with `len`.
@@ -184,7 +226,9 @@ impl PageSet {
 
     /// Whether `page` (1-based) is selected.
     pub fn contains(&self, page: u32) -> bool {
-        self.ranges.iter().any(|&(first, last)| (first..=last).contains(&page))
+        self.ranges
+            .iter()
+            .any(|&(first, last)| (first..=last).contains(&page))
     }
 
     /// The selected pages, ascending, without materialising them.
@@ -199,7 +243,12 @@ mod tests {
     use super::*;
 
     fn pages(selection: &str, count: u32) -> Vec<u32> {
-        PageRange::parse(selection).unwrap().resolve(count).unwrap().iter().collect()
+        PageRange::parse(selection)
+            .unwrap()
+            .resolve(count)
+            .unwrap()
+            .iter()
+            .collect()
     }
 
     #[test]
@@ -214,7 +263,14 @@ mod tests {
         assert_eq!(pages("8-", 10), vec![8, 9, 10]);
         assert_eq!(pages("-3", 10), vec![1, 2, 3]);
         assert_eq!(pages("1-", 1), vec![1]);
-        assert_eq!(PageRange::all().resolve(4).unwrap().iter().collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+        assert_eq!(
+            PageRange::all()
+                .resolve(4)
+                .unwrap()
+                .iter()
+                .collect::<Vec<_>>(),
+            vec![1, 2, 3, 4]
+        );
     }
 
     #[test]
@@ -227,7 +283,9 @@ mod tests {
 
     #[test]
     fn malformed_selections_are_rejected_with_the_offending_part() {
-        for bad in ["a", "1-2-3", "1,,2", ",1", "1,", "-", "1.5", "+3", "1 2", "二"] {
+        for bad in [
+            "a", "1-2-3", "1,,2", ",1", "1,", "-", "1.5", "+3", "1 2", "二",
+        ] {
             match PageRange::parse(bad) {
                 Err(PageRangeError::Malformed { input, .. }) => assert_eq!(input, bad),
                 other => panic!("{bad:?} gave {other:?}"),
@@ -239,21 +297,55 @@ mod tests {
 
     #[test]
     fn zero_reversed_and_huge_pages_are_rejected() {
-        assert!(matches!(PageRange::parse("0"), Err(PageRangeError::ZeroPage { .. })));
-        assert!(matches!(PageRange::parse("0-3"), Err(PageRangeError::ZeroPage { .. })));
-        assert!(matches!(PageRange::parse("5-2"), Err(PageRangeError::Reversed { first: 5, last: 2, .. })));
-        assert!(matches!(PageRange::parse("99999999999999999999999"), Err(PageRangeError::TooLarge { .. })));
-        assert!(matches!(PageRange::parse("10000001"), Err(PageRangeError::TooLarge { .. })));
+        assert!(matches!(
+            PageRange::parse("0"),
+            Err(PageRangeError::ZeroPage { .. })
+        ));
+        assert!(matches!(
+            PageRange::parse("0-3"),
+            Err(PageRangeError::ZeroPage { .. })
+        ));
+        assert!(matches!(
+            PageRange::parse("5-2"),
+            Err(PageRangeError::Reversed {
+                first: 5,
+                last: 2,
+                ..
+            })
+        ));
+        assert!(matches!(
+            PageRange::parse("99999999999999999999999"),
+            Err(PageRangeError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            PageRange::parse("10000001"),
+            Err(PageRangeError::TooLarge { .. })
+        ));
         assert!(PageRange::parse("10000000").is_ok());
     }
 
     #[test]
     fn pages_outside_the_document_are_errors() {
         let err = PageRange::parse("1-5,12").unwrap().resolve(10).unwrap_err();
-        assert_eq!(err, PageRangeError::OutOfBounds { page: 12, page_count: 10 });
-        assert_eq!(err.to_string(), "page 12 is outside the document, which has 10 page(s)");
-        assert!(matches!(PageRange::parse("8-12").unwrap().resolve(10), Err(PageRangeError::OutOfBounds { page: 12, .. })));
-        assert!(matches!(PageRange::parse("11-").unwrap().resolve(10), Err(PageRangeError::OutOfBounds { page: 11, .. })));
+        assert_eq!(
+            err,
+            PageRangeError::OutOfBounds {
+                page: 12,
+                page_count: 10
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "page 12 is outside the document, which has 10 page(s)"
+        );
+        assert!(matches!(
+            PageRange::parse("8-12").unwrap().resolve(10),
+            Err(PageRangeError::OutOfBounds { page: 12, .. })
+        ));
+        assert!(matches!(
+            PageRange::parse("11-").unwrap().resolve(10),
+            Err(PageRangeError::OutOfBounds { page: 11, .. })
+        ));
         assert_eq!(PageRange::all().resolve(0), Err(PageRangeError::NoPages));
     }
 
@@ -272,7 +364,9 @@ mod tests {
             assert!(pattern.is_match(good), "{good:?}");
             assert!(PageRange::parse(good).is_ok(), "{good:?}");
         }
-        for bad in ["a", "1-2-3", "1,,2", ",1", "1,", "-", "1.5", "+3", "1 2", ""] {
+        for bad in [
+            "a", "1-2-3", "1,,2", ",1", "1,", "-", "1.5", "+3", "1 2", "",
+        ] {
             assert!(!pattern.is_match(bad), "{bad:?}");
             assert!(PageRange::parse(bad).is_err(), "{bad:?}");
         }

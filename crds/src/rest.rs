@@ -109,7 +109,12 @@ impl TaskResult {
             page_texts: document.map(|doc| {
                 doc.pages
                     .iter()
-                    .map(|p| PageText { page: p.page, method: p.method, text: p.text.clone(), confidence: p.confidence })
+                    .map(|p| PageText {
+                        page: p.page,
+                        method: p.method,
+                        text: p.text.clone(),
+                        confidence: p.confidence,
+                    })
                     .collect()
             }),
         }
@@ -124,7 +129,11 @@ impl TaskResult {
 /// only sets conditions) the `Failed`, `Succeeded` and `Running` conditions
 /// decide, in that order. A resource that is being deleted before it finished
 /// is reported as failed with code `Cancelled`.
-pub fn task_status(task_id: &str, resource: &PdfExtraction, document: Option<&ResultDocument>) -> TaskStatus {
+pub fn task_status(
+    task_id: &str,
+    resource: &PdfExtraction,
+    document: Option<&ResultDocument>,
+) -> TaskStatus {
     let status = resource.status.clone().unwrap_or_default();
     let conds = &status.conditions;
     let phase = status.phase.or_else(|| {
@@ -150,7 +159,11 @@ pub fn task_status(task_id: &str, resource: &PdfExtraction, document: Option<&Re
         error_message: None,
         error_code: None,
         attempts: status.current_attempt,
-        created_at: resource.metadata.creation_timestamp.as_ref().map(|t| t.0.to_string()),
+        created_at: resource
+            .metadata
+            .creation_timestamp
+            .as_ref()
+            .map(|t| t.0.to_string()),
         finished_at: status.completion_time.as_ref().map(|t| t.0.to_string()),
     };
 
@@ -164,7 +177,10 @@ pub fn task_status(task_id: &str, resource: &PdfExtraction, document: Option<&Re
 
     match phase {
         None | Some(Phase::Pending) => {
-            out.message = Some(condition_message(conds, conditions::ACCEPTED).unwrap_or_else(|| "waiting to be scheduled".to_owned()));
+            out.message = Some(
+                condition_message(conds, conditions::ACCEPTED)
+                    .unwrap_or_else(|| "waiting to be scheduled".to_owned()),
+            );
         }
         Some(Phase::Queued) => {
             out.message = Some("queued: waiting for a free extraction slot".to_owned());
@@ -201,7 +217,10 @@ pub fn task_status(task_id: &str, resource: &PdfExtraction, document: Option<&Re
                     .filter(|c| c.status == ConditionStatus::True.as_str())
                 {
                     Some(c) => (c.reason.clone(), c.message.clone()),
-                    None => (UNKNOWN_FAILURE.to_owned(), "the extraction failed".to_owned()),
+                    None => (
+                        UNKNOWN_FAILURE.to_owned(),
+                        "the extraction failed".to_owned(),
+                    ),
                 },
             };
             out.error_code = Some(code);
@@ -216,21 +235,33 @@ pub fn failure_reason(code: &str) -> Option<FailureReason> {
     serde_json::from_value(serde_json::Value::String(code.to_owned())).ok()
 }
 
-fn condition_message(conds: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition], type_: &str) -> Option<String> {
-    conditions::find(conds, type_).map(|c| c.message.clone()).filter(|m| !m.is_empty())
+fn condition_message(
+    conds: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+    type_: &str,
+) -> Option<String> {
+    conditions::find(conds, type_)
+        .map(|c| c.message.clone())
+        .filter(|m| !m.is_empty())
 }
 
 fn first_line(message: &str) -> String {
-    message.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("the extraction failed").to_owned()
+    message
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("the extraction failed")
+        .to_owned()
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::conditions::{set_condition, ConditionUpdate};
+    use crate::conditions::{ConditionUpdate, set_condition};
     use crate::result::PageResult;
-    use crate::{ExtractionError, PdfExtractionSpec, PdfExtractionStatus, Progress, Source, StorageObject};
+    use crate::{
+        ExtractionError, PdfExtractionSpec, PdfExtractionStatus, Progress, Source, StorageObject,
+    };
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
     use pretty_assertions::assert_eq;
 
@@ -240,7 +271,9 @@ mod tests {
 
     fn resource(status: Option<PdfExtractionStatus>) -> PdfExtraction {
         let spec = PdfExtractionSpec {
-            source: Source::Storage(StorageObject { key: "uploads/a.pdf".into() }),
+            source: Source::Storage(StorageObject {
+                key: "uploads/a.pdf".into(),
+            }),
             output: None,
             ocr: Default::default(),
             resources: None,
@@ -253,14 +286,28 @@ mod tests {
     }
 
     fn with_phase(phase: Phase) -> PdfExtractionStatus {
-        PdfExtractionStatus { phase: Some(phase), ..Default::default() }
+        PdfExtractionStatus {
+            phase: Some(phase),
+            ..Default::default()
+        }
     }
 
-    fn with_condition(type_: &'static str, status: ConditionStatus, reason: &'static str, message: &str) -> PdfExtractionStatus {
+    fn with_condition(
+        type_: &'static str,
+        status: ConditionStatus,
+        reason: &'static str,
+        message: &str,
+    ) -> PdfExtractionStatus {
         let mut s = PdfExtractionStatus::default();
         set_condition(
             &mut s.conditions,
-            ConditionUpdate { type_, status, reason, message: message.into(), observed_generation: Some(1) },
+            ConditionUpdate {
+                type_,
+                status,
+                reason,
+                message: message.into(),
+                observed_generation: Some(1),
+            },
             &now(),
         );
         s
@@ -298,7 +345,12 @@ mod tests {
 
     #[test]
     fn pending_shows_the_accepted_condition_message() {
-        let mut status = with_condition(conditions::ACCEPTED, ConditionStatus::True, "Accepted", "accepted by the operator");
+        let mut status = with_condition(
+            conditions::ACCEPTED,
+            ConditionStatus::True,
+            "Accepted",
+            "accepted by the operator",
+        );
         status.phase = Some(Phase::Pending);
         let s = task_status("t", &resource(Some(status)), None);
         assert_eq!(s.message.as_deref(), Some("accepted by the operator"));
@@ -306,13 +358,21 @@ mod tests {
 
     #[test]
     fn running_is_processing_with_progress() {
-        let mut status = with_condition(conditions::RUNNING, ConditionStatus::True, "Retrying", "attempt 2 after OOMKilled");
+        let mut status = with_condition(
+            conditions::RUNNING,
+            ConditionStatus::True,
+            "Retrying",
+            "attempt 2 after OOMKilled",
+        );
         status.phase = Some(Phase::Running);
         status.progress = Some(Progress::new(3, 8));
         status.current_attempt = Some(2);
         let s = task_status("t", &resource(Some(status)), None);
         assert_eq!(s.status, TaskState::Processing);
-        assert_eq!((s.progress, s.pages_done, s.pages_total), (Some(37), Some(3), Some(8)));
+        assert_eq!(
+            (s.progress, s.pages_done, s.pages_total),
+            (Some(37), Some(3), Some(8))
+        );
         assert_eq!(s.attempts, Some(2));
         assert_eq!(s.message.as_deref(), Some("attempt 2 after OOMKilled"));
         assert_eq!(s.status.retry_after_seconds(), Some(2));
@@ -321,7 +381,10 @@ mod tests {
     #[test]
     fn running_without_progress_yet_reports_zero() {
         let s = task_status("t", &resource(Some(with_phase(Phase::Running))), None);
-        assert_eq!((s.status, s.progress, s.pages_done, s.pages_total), (TaskState::Processing, Some(0), Some(0), Some(0)));
+        assert_eq!(
+            (s.status, s.progress, s.pages_done, s.pages_total),
+            (TaskState::Processing, Some(0), Some(0), Some(0))
+        );
     }
 
     #[test]
@@ -335,7 +398,15 @@ mod tests {
         assert_eq!(s.progress, Some(100));
         assert_eq!(s.finished_at.as_deref(), Some("2023-11-14T22:13:20Z"));
         let result = s.result.unwrap();
-        assert_eq!((result.pages, result.ocr_pages, result.text_layer_pages, result.characters), (3, 2, 1, 120));
+        assert_eq!(
+            (
+                result.pages,
+                result.ocr_pages,
+                result.text_layer_pages,
+                result.characters
+            ),
+            (3, 2, 1, 120)
+        );
         assert_eq!(result.page_texts, None);
         assert_eq!(s.status.retry_after_seconds(), None);
 
@@ -351,8 +422,20 @@ mod tests {
             }],
             summary: Default::default(),
         };
-        let with_text = task_status("t", &r, Some(&doc)).result.unwrap().page_texts.unwrap();
-        assert_eq!(with_text, vec![PageText { page: 1, method: PageMethod::Ocr, text: "안녕하세요".into(), confidence: Some(0.9) }]);
+        let with_text = task_status("t", &r, Some(&doc))
+            .result
+            .unwrap()
+            .page_texts
+            .unwrap();
+        assert_eq!(
+            with_text,
+            vec![PageText {
+                page: 1,
+                method: PageMethod::Ocr,
+                text: "안녕하세요".into(),
+                confidence: Some(0.9)
+            }]
+        );
     }
 
     #[test]
@@ -365,7 +448,10 @@ mod tests {
     #[test]
     fn failed_carries_the_error_reason_and_first_line_of_the_message() {
         let mut status = with_phase(Phase::Failed);
-        status.error = Some(ExtractionError { reason: FailureReason::OomKilled, message: "out of memory at 4Gi\nmore detail".into() });
+        status.error = Some(ExtractionError {
+            reason: FailureReason::OomKilled,
+            message: "out of memory at 4Gi\nmore detail".into(),
+        });
         let s = task_status("t", &resource(Some(status)), None);
         assert_eq!(s.status, TaskState::Failed);
         assert_eq!(s.error_code.as_deref(), Some("OOMKilled"));
@@ -376,10 +462,18 @@ mod tests {
 
     #[test]
     fn failed_without_error_falls_back_to_the_condition_then_unknown() {
-        let mut status = with_condition(conditions::FAILED, ConditionStatus::True, "InvalidPdf", "not a PDF");
+        let mut status = with_condition(
+            conditions::FAILED,
+            ConditionStatus::True,
+            "InvalidPdf",
+            "not a PDF",
+        );
         status.phase = Some(Phase::Failed);
         let s = task_status("t", &resource(Some(status)), None);
-        assert_eq!((s.error_code.as_deref(), s.error_message.as_deref()), (Some("InvalidPdf"), Some("not a PDF")));
+        assert_eq!(
+            (s.error_code.as_deref(), s.error_message.as_deref()),
+            (Some("InvalidPdf"), Some("not a PDF"))
+        );
 
         let bare = task_status("t", &resource(Some(with_phase(Phase::Failed))), None);
         assert_eq!(bare.error_code.as_deref(), Some(UNKNOWN_FAILURE));
@@ -387,37 +481,88 @@ mod tests {
 
     #[test]
     fn without_a_phase_conditions_decide() {
-        let failed = with_condition(conditions::FAILED, ConditionStatus::True, "SourceNotFound", "no such key");
-        assert_eq!(task_status("t", &resource(Some(failed)), None).status, TaskState::Failed);
+        let failed = with_condition(
+            conditions::FAILED,
+            ConditionStatus::True,
+            "SourceNotFound",
+            "no such key",
+        );
+        assert_eq!(
+            task_status("t", &resource(Some(failed)), None).status,
+            TaskState::Failed
+        );
 
-        let mut succeeded = with_condition(conditions::SUCCEEDED, ConditionStatus::True, "Completed", "");
+        let mut succeeded = with_condition(
+            conditions::SUCCEEDED,
+            ConditionStatus::True,
+            "Completed",
+            "",
+        );
         succeeded.result = Some(summary());
-        assert_eq!(task_status("t", &resource(Some(succeeded)), None).status, TaskState::Completed);
+        assert_eq!(
+            task_status("t", &resource(Some(succeeded)), None).status,
+            TaskState::Completed
+        );
 
         let running = with_condition(conditions::RUNNING, ConditionStatus::True, "JobRunning", "");
-        assert_eq!(task_status("t", &resource(Some(running)), None).status, TaskState::Processing);
+        assert_eq!(
+            task_status("t", &resource(Some(running)), None).status,
+            TaskState::Processing
+        );
 
-        let not_running = with_condition(conditions::RUNNING, ConditionStatus::False, "JobFinished", "");
-        assert_eq!(task_status("t", &resource(Some(not_running)), None).status, TaskState::Pending);
+        let not_running = with_condition(
+            conditions::RUNNING,
+            ConditionStatus::False,
+            "JobFinished",
+            "",
+        );
+        assert_eq!(
+            task_status("t", &resource(Some(not_running)), None).status,
+            TaskState::Pending
+        );
 
-        let not_failed = with_condition(conditions::FAILED, ConditionStatus::False, "NotFailed", "");
-        assert_eq!(task_status("t", &resource(Some(not_failed)), None).status, TaskState::Pending);
+        let not_failed =
+            with_condition(conditions::FAILED, ConditionStatus::False, "NotFailed", "");
+        assert_eq!(
+            task_status("t", &resource(Some(not_failed)), None).status,
+            TaskState::Pending
+        );
     }
 
     #[test]
     fn a_phase_wins_over_conflicting_conditions() {
-        let mut status = with_condition(conditions::FAILED, ConditionStatus::True, "Transient", "attempt 1 failed");
+        let mut status = with_condition(
+            conditions::FAILED,
+            ConditionStatus::True,
+            "Transient",
+            "attempt 1 failed",
+        );
         status.phase = Some(Phase::Running);
-        assert_eq!(task_status("t", &resource(Some(status)), None).status, TaskState::Processing);
+        assert_eq!(
+            task_status("t", &resource(Some(status)), None).status,
+            TaskState::Processing
+        );
     }
 
     #[test]
     fn deleting_an_unfinished_extraction_is_cancelled_but_finished_ones_keep_their_state() {
-        for phase in [None, Some(Phase::Pending), Some(Phase::Queued), Some(Phase::Running)] {
-            let mut r = resource(Some(PdfExtractionStatus { phase, ..Default::default() }));
+        for phase in [
+            None,
+            Some(Phase::Pending),
+            Some(Phase::Queued),
+            Some(Phase::Running),
+        ] {
+            let mut r = resource(Some(PdfExtractionStatus {
+                phase,
+                ..Default::default()
+            }));
             r.metadata.deletion_timestamp = Some(now());
             let s = task_status("t", &r, None);
-            assert_eq!((s.status, s.error_code.as_deref()), (TaskState::Failed, Some(CANCELLED)), "{phase:?}");
+            assert_eq!(
+                (s.status, s.error_code.as_deref()),
+                (TaskState::Failed, Some(CANCELLED)),
+                "{phase:?}"
+            );
         }
         let mut done = with_phase(Phase::Succeeded);
         done.result = Some(summary());

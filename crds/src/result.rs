@@ -114,13 +114,24 @@ mod tests {
     use super::*;
 
     fn page(n: u32, method: PageMethod, text: &str, confidence: Option<f32>) -> PageResult {
-        PageResult { page: n, method, text: text.into(), confidence, width_px: 10, height_px: 20, words: vec![] }
+        PageResult {
+            page: n,
+            method,
+            text: text.into(),
+            confidence,
+            width_px: 10,
+            height_px: 20,
+            words: vec![],
+        }
     }
 
     #[test]
     fn pages_serialize_with_the_documented_field_names() {
         let json = serde_json::to_value(page(1, PageMethod::TextLayer, "안녕", None)).unwrap();
-        assert_eq!(json, serde_json::json!({"page": 1, "method": "text-layer", "text": "안녕", "width_px": 10, "height_px": 20}));
+        assert_eq!(
+            json,
+            serde_json::json!({"page": 1, "method": "text-layer", "text": "안녕", "width_px": 10, "height_px": 20})
+        );
         let ocr = serde_json::to_value(page(2, PageMethod::Ocr, "x", Some(0.5))).unwrap();
         assert_eq!(ocr["method"], "ocr");
         assert_eq!(ocr["confidence"], 0.5);
@@ -132,10 +143,17 @@ mod tests {
         summary.add_page(&page(1, PageMethod::TextLayer, "한국어 text", None));
         summary.add_page(&page(2, PageMethod::Ocr, "ab", Some(0.5)));
         summary.add_page(&page(3, PageMethod::Ocr, "c", Some(1.0)));
-        assert_eq!((summary.pages, summary.text_layer_pages, summary.ocr_pages), (3, 1, 2));
+        assert_eq!(
+            (summary.pages, summary.text_layer_pages, summary.ocr_pages),
+            (3, 1, 2)
+        );
         assert_eq!(summary.characters, 8 + 2 + 1);
         assert_eq!(summary.mean_confidence, Some(0.75));
         let json = serde_json::to_value(&summary).unwrap();
-        assert!(json.get("ocrPages").is_some() && json.get("meanConfidence").is_some() && json.get("durationMs").is_some());
+        assert!(
+            json.get("ocrPages").is_some()
+                && json.get("meanConfidence").is_some()
+                && json.get("durationMs").is_some()
+        );
     }
 }

@@ -4,8 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::result::Summary;
 use crate::FailureReason;
+use crate::result::Summary;
 
 /// The extraction succeeded.
 pub const EXIT_SUCCESS: i32 = 0;
@@ -46,7 +46,10 @@ pub enum TerminationMessage {
         summary: Summary,
     },
     #[serde(rename_all = "camelCase")]
-    Failed { reason: FailureReason, message: String },
+    Failed {
+        reason: FailureReason,
+        message: String,
+    },
 }
 
 impl TerminationMessage {
@@ -66,7 +69,10 @@ impl TerminationMessage {
                     while !message.is_char_boundary(cut) {
                         cut -= 1;
                     }
-                    let short = TerminationMessage::Failed { reason: *reason, message: format!("{}…", &message[..cut]) };
+                    let short = TerminationMessage::Failed {
+                        reason: *reason,
+                        message: format!("{}…", &message[..cut]),
+                    };
                     let line = serde_json::to_string(&short).unwrap_or_default();
                     if line.len() <= TERMINATION_MESSAGE_LIMIT || budget == 0 {
                         return line;
@@ -102,20 +108,44 @@ mod tests {
 
     #[test]
     fn termination_messages_round_trip_on_one_line() {
-        let failed = TerminationMessage::Failed { reason: FailureReason::EncryptedPdf, message: "needs a password".into() };
+        let failed = TerminationMessage::Failed {
+            reason: FailureReason::EncryptedPdf,
+            message: "needs a password".into(),
+        };
         let line = failed.to_line();
-        assert_eq!(line, r#"{"outcome":"failed","reason":"EncryptedPdf","message":"needs a password"}"#);
-        assert_eq!(TerminationMessage::parse(&format!("{line}\n")), Some(failed));
-        let ok = TerminationMessage::Succeeded { location: "s3://b/k/result.json".into(), summary: Summary { pages: 3, ..Summary::default() } };
+        assert_eq!(
+            line,
+            r#"{"outcome":"failed","reason":"EncryptedPdf","message":"needs a password"}"#
+        );
+        assert_eq!(
+            TerminationMessage::parse(&format!("{line}\n")),
+            Some(failed)
+        );
+        let ok = TerminationMessage::Succeeded {
+            location: "s3://b/k/result.json".into(),
+            summary: Summary {
+                pages: 3,
+                ..Summary::default()
+            },
+        };
         assert_eq!(TerminationMessage::parse(&ok.to_line()), Some(ok));
         assert_eq!(TerminationMessage::parse("Error: boom"), None);
     }
 
     #[test]
     fn overlong_messages_are_shortened_to_fit() {
-        let failed = TerminationMessage::Failed { reason: FailureReason::InvalidPdf, message: "가".repeat(10_000) };
+        let failed = TerminationMessage::Failed {
+            reason: FailureReason::InvalidPdf,
+            message: "가".repeat(10_000),
+        };
         let line = failed.to_line();
         assert!(line.len() <= TERMINATION_MESSAGE_LIMIT, "{}", line.len());
-        assert!(matches!(TerminationMessage::parse(&line), Some(TerminationMessage::Failed { reason: FailureReason::InvalidPdf, .. })));
+        assert!(matches!(
+            TerminationMessage::parse(&line),
+            Some(TerminationMessage::Failed {
+                reason: FailureReason::InvalidPdf,
+                ..
+            })
+        ));
     }
 }

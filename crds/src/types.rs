@@ -17,7 +17,8 @@ pub const VERSION: &str = "v1alpha1";
 /// Page selection syntax accepted by `spec.ocr.pages`: comma-separated 1-based
 /// pages (`9`), closed ranges (`1-5`) and open ranges (`10-`, `-3`). Written for
 /// Go's RE2 as well as Rust's `regex`, since the API server enforces it.
-pub const PAGE_RANGE_PATTERN: &str = r"^\s*(\d+\s*(-\s*\d*)?|-\s*\d+)(\s*,\s*(\d+\s*(-\s*\d*)?|-\s*\d+))*\s*$";
+pub const PAGE_RANGE_PATTERN: &str =
+    r"^\s*(\d+\s*(-\s*\d*)?|-\s*\d+)(\s*,\s*(\d+\s*(-\s*\d*)?|-\s*\d+))*\s*$";
 
 /// A Tesseract language code: three letters plus optional script or variant
 /// suffixes (`eng`, `kor`, `chi_sim`, `kor_vert`).
@@ -35,6 +36,8 @@ pub const QUANTITY_PATTERN: &str = r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([
 /// The text itself is written to object storage (`status.result.location`), never
 /// into this object. Deleting the object cancels the extraction and deletes
 /// everything pdfx created for it.
+// clippy mistakes the repeated `type_ = …` of separate printcolumns for duplicates.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "pdfx.dev",
@@ -121,7 +124,10 @@ pub enum Source {
     /// An object in an S3 bucket the runner can read. pdfx never deletes it.
     S3(S3Object),
     /// An https URL the runner downloads.
-    Url(#[schemars(regex(pattern = r"^https://[^\s]+$"), length(max = 2048))] String),
+    Url(
+        #[schemars(regex(pattern = r"^https://[^\s]+$"), length(max = 2048))]
+        String,
+    ),
     /// An object in the operator's configured bucket; the REST gateway stores
     /// uploads this way. pdfx deletes it with the extraction.
     Storage(StorageObject),
@@ -427,7 +433,10 @@ impl FailureReason {
     /// Whether a new attempt can succeed where this one failed. Invalid input
     /// and missing sources fail the same way every time.
     pub fn is_retryable(self) -> bool {
-        matches!(self, FailureReason::OomKilled | FailureReason::Transient | FailureReason::DeadlineExceeded)
+        matches!(
+            self,
+            FailureReason::OomKilled | FailureReason::Transient | FailureReason::DeadlineExceeded
+        )
     }
 }
 
@@ -460,7 +469,11 @@ impl Progress {
             // At most 100, so the narrowing cannot truncate.
             (u64::from(done) * 100 / u64::from(pages_total)) as u8
         };
-        Self { pages_total, pages_done: done, percent }
+        Self {
+            pages_total,
+            pages_done: done,
+            percent,
+        }
     }
 }
 

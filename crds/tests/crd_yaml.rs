@@ -52,10 +52,26 @@ fn names_scope_and_subresources() {
 #[test]
 fn printer_columns() {
     let columns = generated()["spec"]["versions"][0]["additionalPrinterColumns"].clone();
-    let names: Vec<&str> = columns.as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["Phase", "Progress", "Pages", "Attempts", "Reason", "Age"]);
+    let names: Vec<&str> = columns
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["Phase", "Progress", "Pages", "Attempts", "Reason", "Age"]
+    );
     let path = |name: &str| {
-        columns.as_array().unwrap().iter().find(|c| c["name"] == name).unwrap()["jsonPath"].as_str().unwrap().to_owned()
+        columns
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap()["jsonPath"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     };
     assert_eq!(path("Phase"), ".status.phase");
     assert_eq!(path("Progress"), ".status.progress.percent");
@@ -66,7 +82,10 @@ fn printer_columns() {
 fn spec_validation_rules() {
     let spec = schema()["properties"]["spec"].clone();
     assert_eq!(spec["required"], serde_json::json!(["source"]));
-    assert_eq!(spec["x-kubernetes-validations"][0]["rule"], "self == oldSelf");
+    assert_eq!(
+        spec["x-kubernetes-validations"][0]["rule"],
+        "self == oldSelf"
+    );
 
     let source = &spec["properties"]["source"];
     let one_of: Vec<Value> = source["oneOf"].as_array().unwrap().clone();
@@ -84,10 +103,19 @@ fn spec_validation_rules() {
     assert_eq!(ocr["dpi"]["minimum"], 72.0);
     assert_eq!(ocr["dpi"]["maximum"], 600.0);
     assert_eq!(ocr["dpi"]["default"], 300);
-    assert_eq!(ocr["mode"]["enum"], serde_json::json!(["auto", "always", "never"]));
-    assert_eq!(ocr["engine"]["enum"], serde_json::json!(["tesseract", "http"]));
+    assert_eq!(
+        ocr["mode"]["enum"],
+        serde_json::json!(["auto", "always", "never"])
+    );
+    assert_eq!(
+        ocr["engine"]["enum"],
+        serde_json::json!(["tesseract", "http"])
+    );
     assert_eq!(ocr["pages"]["pattern"], pdfx_crd::PAGE_RANGE_PATTERN);
-    assert_eq!(ocr["languages"]["items"]["pattern"], pdfx_crd::LANGUAGE_PATTERN);
+    assert_eq!(
+        ocr["languages"]["items"]["pattern"],
+        pdfx_crd::LANGUAGE_PATTERN
+    );
     assert_eq!(ocr["languages"]["default"], serde_json::json!(["eng"]));
     assert_eq!(
         spec["properties"]["resources"]["properties"]["memory"]["pattern"],
@@ -102,7 +130,11 @@ fn every_spec_field_is_documented() {
         if let Some(props) = node.get("properties").and_then(Value::as_object) {
             for (name, child) in props {
                 let child_path = format!("{path}.{name}");
-                if child.get("description").and_then(Value::as_str).is_none_or(str::is_empty) {
+                if child
+                    .get("description")
+                    .and_then(Value::as_str)
+                    .is_none_or(str::is_empty)
+                {
                     missing.push(child_path.clone());
                 }
                 walk(&child_path, child, missing);
@@ -114,13 +146,18 @@ fn every_spec_field_is_documented() {
     }
     let mut missing = Vec::new();
     walk("spec", &schema()["properties"]["spec"], &mut missing);
-    assert!(missing.is_empty(), "fields without a description: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "fields without a description: {missing:?}"
+    );
 }
 
 #[test]
 fn the_example_manifest_parses_with_defaults() {
     let example = from_yaml(include_str!("../examples/scanned-report.yaml")).unwrap();
-    assert!(matches!(&example.spec.source, Source::S3(o) if o.key == "보고서/2026-11 분기 보고서.pdf"));
+    assert!(
+        matches!(&example.spec.source, Source::S3(o) if o.key == "보고서/2026-11 분기 보고서.pdf")
+    );
     assert_eq!(example.spec.ocr.languages, ["kor", "eng"]);
     assert_eq!(example.spec.ocr.mode, OcrMode::Auto);
     assert_eq!(example.spec.ocr.engine, OcrEngine::Tesseract);

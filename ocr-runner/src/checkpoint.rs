@@ -68,7 +68,11 @@ pub struct Checkpoints {
 
 impl Checkpoints {
     pub fn new(store: Store, layout: ExtractionLayout) -> Self {
-        Self { store, layout, last_progress: None }
+        Self {
+            store,
+            layout,
+            last_progress: None,
+        }
     }
 
     pub fn layout(&self) -> &ExtractionLayout {
@@ -93,38 +97,80 @@ impl Checkpoints {
         if stored.as_ref() == Some(fingerprint) {
             return Ok(false);
         }
-        let discarded = stored.is_some() || !self.store.list(&self.layout.pages_prefix()).await?.is_empty();
+        let discarded = stored.is_some()
+            || !self
+                .store
+                .list(&self.layout.pages_prefix())
+                .await?
+                .is_empty();
         if discarded {
             tracing::info!("source or options changed since the last run: starting over");
         }
         self.store.delete(&self.layout.result_json()).await?;
         self.store.delete(&self.layout.result_txt()).await?;
-        self.store.delete_prefix(&self.layout.pages_prefix()).await?;
-        let body = serde_json::to_vec(fingerprint).map_err(|e| RunnerError::Internal(e.to_string()))?;
-        self.store.put_bytes(&key, Bytes::from(body), Some("application/json")).await?;
+        self.store
+            .delete_prefix(&self.layout.pages_prefix())
+            .await?;
+        let body =
+            serde_json::to_vec(fingerprint).map_err(|e| RunnerError::Internal(e.to_string()))?;
+        self.store
+            .put_bytes(&key, Bytes::from(body), Some("application/json"))
+            .await?;
         Ok(discarded)
     }
 
     /// Pages whose checkpoint exists.
     pub async fn done_pages(&self) -> Result<BTreeSet<u32>, RunnerError> {
-        Ok(self.store.list(&self.layout.pages_prefix()).await?.iter().filter_map(|o| parse_page_object(&o.key)).collect())
+        Ok(self
+            .store
+            .list(&self.layout.pages_prefix())
+            .await?
+            .iter()
+            .filter_map(|o| parse_page_object(&o.key))
+            .collect())
     }
 
     pub async fn write_page(&self, page: &PageResult) -> Result<(), RunnerError> {
         let body = serde_json::to_vec(page).map_err(|e| RunnerError::Internal(e.to_string()))?;
-        self.store.put_bytes(&self.layout.page(page.page), Bytes::from(body), Some("application/json")).await?;
+        self.store
+            .put_bytes(
+                &self.layout.page(page.page),
+                Bytes::from(body),
+                Some("application/json"),
+            )
+            .await?;
         Ok(())
     }
 
     /// Writes `progress.json` unless it was written less than a second ago;
     /// `force` writes regardless (first and last update).
-    pub async fn write_progress(&mut self, done: u32, total: u32, force: bool) -> Result<(), RunnerError> {
-        if !force && self.last_progress.is_some_and(|t| t.elapsed() < PROGRESS_INTERVAL) {
+    pub async fn write_progress(
+        &mut self,
+        done: u32,
+        total: u32,
+        force: bool,
+    ) -> Result<(), RunnerError> {
+        if !force
+            && self
+                .last_progress
+                .is_some_and(|t| t.elapsed() < PROGRESS_INTERVAL)
+        {
             return Ok(());
         }
-        let document = ProgressDocument { pages_total: total, pages_done: done, updated_at: now_rfc3339() };
-        let body = serde_json::to_vec(&document).map_err(|e| RunnerError::Internal(e.to_string()))?;
-        self.store.put_bytes(&self.layout.progress(), Bytes::from(body), Some("application/json")).await?;
+        let document = ProgressDocument {
+            pages_total: total,
+            pages_done: done,
+            updated_at: now_rfc3339(),
+        };
+        let body =
+            serde_json::to_vec(&document).map_err(|e| RunnerError::Internal(e.to_string()))?;
+        self.store
+            .put_bytes(
+                &self.layout.progress(),
+                Bytes::from(body),
+                Some("application/json"),
+            )
+            .await?;
         self.last_progress = Some(Instant::now());
         Ok(())
     }
@@ -152,16 +198,31 @@ impl Checkpoints {
 
     /// Builds `result.txt` and then `result.json` (its existence means done)
     /// from the checkpoints of `pages`, in order. Returns the summary.
-    pub async fn assemble(&self, pages: &[u32], mut summary: Summary, workdir: &Path) -> Result<Summary, RunnerError> {
+    pub async fn assemble(
+        &self,
+        pages: &[u32],
+        mut summary: Summary,
+        workdir: &Path,
+    ) -> Result<Summary, RunnerError> {
         let json_path = workdir.join("result.json.part");
         let txt_path = workdir.join("result.txt.part");
         let io = |what: &Path| {
             let context = format!("writing {}", what.display());
             move |e| RunnerError::io(context, e)
         };
-        let mut json = tokio::io::BufWriter::new(tokio::fs::File::create(&json_path).await.map_err(io(&json_path))?);
-        let mut txt = tokio::io::BufWriter::new(tokio::fs::File::create(&txt_path).await.map_err(io(&txt_path))?);
-        json.write_all(b"{\"pages\":[").await.map_err(io(&json_path))?;
+        let mut json = tokio::io::BufWriter::new(
+            tokio::fs::File::create(&json_path)
+                .await
+                .map_err(io(&json_path))?,
+        );
+        let mut txt = tokio::io::BufWriter::new(
+            tokio::fs::File::create(&txt_path)
+                .await
+                .map_err(io(&txt_path))?,
+        );
+        json.write_all(b"{\"pages\":[")
+            .await
+            .map_err(io(&json_path))?;
         for (index, &page) in pages.iter().enumerate() {
             let result = self.read_page(page).await?;
             summary.add_page(&result);
@@ -169,34 +230,52 @@ impl Checkpoints {
                 json.write_all(b",").await.map_err(io(&json_path))?;
                 txt.write_all(b"\x0c").await.map_err(io(&txt_path))?;
             }
-            let encoded = serde_json::to_vec(&result).map_err(|e| RunnerError::Internal(e.to_string()))?;
+            let encoded =
+                serde_json::to_vec(&result).map_err(|e| RunnerError::Internal(e.to_string()))?;
             json.write_all(&encoded).await.map_err(io(&json_path))?;
-            txt.write_all(result.text.as_bytes()).await.map_err(io(&txt_path))?;
+            txt.write_all(result.text.as_bytes())
+                .await
+                .map_err(io(&txt_path))?;
         }
-        let encoded = serde_json::to_vec(&summary).map_err(|e| RunnerError::Internal(e.to_string()))?;
-        json.write_all(b"],\"summary\":").await.map_err(io(&json_path))?;
+        let encoded =
+            serde_json::to_vec(&summary).map_err(|e| RunnerError::Internal(e.to_string()))?;
+        json.write_all(b"],\"summary\":")
+            .await
+            .map_err(io(&json_path))?;
         json.write_all(&encoded).await.map_err(io(&json_path))?;
         json.write_all(b"}").await.map_err(io(&json_path))?;
         json.flush().await.map_err(io(&json_path))?;
         txt.flush().await.map_err(io(&txt_path))?;
         drop((json, txt));
 
-        self.upload(&txt_path, &self.layout.result_txt(), "text/plain; charset=utf-8").await?;
-        self.upload(&json_path, &self.layout.result_json(), "application/json").await?;
+        self.upload(
+            &txt_path,
+            &self.layout.result_txt(),
+            "text/plain; charset=utf-8",
+        )
+        .await?;
+        self.upload(&json_path, &self.layout.result_json(), "application/json")
+            .await?;
         Ok(summary)
     }
 
     async fn upload(&self, path: &Path, key: &str, content_type: &str) -> Result<(), RunnerError> {
-        let file = tokio::fs::File::open(path).await.map_err(|e| RunnerError::io(format!("reading {}", path.display()), e))?;
+        let file = tokio::fs::File::open(path)
+            .await
+            .map_err(|e| RunnerError::io(format!("reading {}", path.display()), e))?;
         let stream = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20);
-        self.store.put_stream(key, stream, Some(content_type)).await?;
+        self.store
+            .put_stream(key, stream, Some(content_type))
+            .await?;
         Ok(())
     }
 }
 
 /// The current time as RFC 3339 UTC with seconds, without a date-time dependency.
 pub fn now_rfc3339() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     format_rfc3339(secs)
 }
 
@@ -213,7 +292,12 @@ pub fn format_rfc3339(secs: u64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem / 60 % 60, rem % 60)
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]

@@ -7,7 +7,9 @@ use pdfx_crd::OcrMode;
 /// Characters that mean a text layer is garbage: the replacement character,
 /// private-use code points (unmapped glyphs) and control characters.
 fn is_garbage(c: char) -> bool {
-    c == '\u{FFFD}' || ('\u{E000}'..='\u{F8FF}').contains(&c) || (c.is_control() && !c.is_whitespace())
+    c == '\u{FFFD}'
+        || ('\u{E000}'..='\u{F8FF}').contains(&c)
+        || (c.is_control() && !c.is_whitespace())
 }
 
 /// Whether a page's text layer carries real text: at least `min_chars`
@@ -67,7 +69,13 @@ pub struct RenderSize {
 /// side over [`MAX_RENDER_SIDE`]. Degenerate sizes (zero, negative, NaN) become
 /// one point, so nothing here can fail or allocate absurdly.
 pub fn render_size(width_pt: f32, height_pt: f32, dpi: u32, max_pixels: u64) -> RenderSize {
-    let sane = |v: f32| if v.is_finite() && v >= 1.0 { f64::from(v) } else { 1.0 };
+    let sane = |v: f32| {
+        if v.is_finite() && v >= 1.0 {
+            f64::from(v)
+        } else {
+            1.0
+        }
+    };
     let (w_pt, h_pt) = (sane(width_pt), sane(height_pt));
     let mut dpi = f64::from(dpi.max(1));
     let px = |pt: f64, dpi: f64| (pt * dpi / 72.0).round().max(1.0);
@@ -82,9 +90,21 @@ pub fn render_size(width_pt: f32, height_pt: f32, dpi: u32, max_pixels: u64) -> 
         scale = scale.min(side / w.max(h));
     }
     dpi *= scale;
-    // Rounding up after scaling could overshoot the cap by a row or column; floor instead.
-    let fit = |pt: f64| ((pt * dpi / 72.0).floor().max(1.0)).min(side) as u32;
-    RenderSize { width: fit(w_pt), height: fit(h_pt), dpi: dpi as f32 }
+    // After downscaling, rounding up could overshoot the cap by a row or column.
+    let fit = |pt: f64| {
+        let exact = pt * dpi / 72.0;
+        let px = if scale < 1.0 {
+            exact.floor()
+        } else {
+            exact.round()
+        };
+        px.max(1.0).min(side) as u32
+    };
+    RenderSize {
+        width: fit(w_pt),
+        height: fit(h_pt),
+        dpi: dpi as f32,
+    }
 }
 
 /// Resource limits of the process's cgroup (None: unlimited or unknown).
@@ -106,10 +126,14 @@ pub struct MemoryModel {
 /// no more than the machine has cores.
 pub fn choose_workers(limits: Limits, available_cores: usize, model: MemoryModel) -> usize {
     let cores = available_cores.max(1);
-    let by_cpu = limits.cpus.map_or(cores, |c| (c.floor() as usize).clamp(1, cores));
+    let by_cpu = limits
+        .cpus
+        .map_or(cores, |c| (c.floor() as usize).clamp(1, cores));
     let by_memory = limits.memory_bytes.map_or(usize::MAX, |limit| {
         let spare = limit.saturating_sub(model.base_bytes);
-        usize::try_from(spare / model.per_worker_bytes.max(1)).unwrap_or(usize::MAX).max(1)
+        usize::try_from(spare / model.per_worker_bytes.max(1))
+            .unwrap_or(usize::MAX)
+            .max(1)
     });
     by_cpu.min(by_memory).max(1)
 }
@@ -121,7 +145,10 @@ mod tests {
     #[test]
     fn text_layers_need_enough_real_characters() {
         assert!(text_layer_is_usable("The quick brown fox jumps", 10));
-        assert!(text_layer_is_usable("대한민국 헌법 제1조 대한민국은 민주공화국이다", 10));
+        assert!(text_layer_is_usable(
+            "대한민국 헌법 제1조 대한민국은 민주공화국이다",
+            10
+        ));
         assert!(!text_layer_is_usable("   \n\n  ", 10));
         assert!(!text_layer_is_usable("Page 3", 10));
         assert!(!text_layer_is_usable("", 1));
@@ -129,9 +156,14 @@ mod tests {
 
     #[test]
     fn garbage_text_layers_are_ocrd() {
-        let garbage: String = std::iter::repeat_n('\u{E001}', 30).chain("abcdefghijkl".chars()).collect();
+        let garbage: String = std::iter::repeat_n('\u{E001}', 30)
+            .chain("abcdefghijkl".chars())
+            .collect();
         assert!(!text_layer_is_usable(&garbage, 10));
-        let replacement: String = "abcdefghijklmnop".chars().chain(std::iter::repeat_n('\u{FFFD}', 5)).collect();
+        let replacement: String = "abcdefghijklmnop"
+            .chars()
+            .chain(std::iter::repeat_n('\u{FFFD}', 5))
+            .collect();
         assert!(!text_layer_is_usable(&replacement, 10));
         let one_bad = "abcdefghijklmnopqrstu\u{FFFD}";
         assert!(text_layer_is_usable(one_bad, 10));
@@ -156,7 +188,10 @@ mod tests {
     fn huge_pages_are_downscaled_to_the_pixel_cap() {
         // A 200 x 200 inch page at 300 DPI would be 3.6 gigapixels.
         let size = render_size(14_400.0, 14_400.0, 300, 25_000_000);
-        assert!(u64::from(size.width) * u64::from(size.height) <= 25_000_000, "{size:?}");
+        assert!(
+            u64::from(size.width) * u64::from(size.height) <= 25_000_000,
+            "{size:?}"
+        );
         assert!(size.width >= 4999 && size.dpi < 300.0, "{size:?}");
         // A 1 x 5000 point strip hits the side cap, not the pixel cap.
         let strip = render_size(72.0, 360_000.0, 300, u64::MAX);
@@ -173,11 +208,54 @@ mod tests {
 
     #[test]
     fn workers_follow_cpu_and_memory_limits() {
-        let model = MemoryModel { base_bytes: 100 << 20, per_worker_bytes: 200 << 20 };
+        let model = MemoryModel {
+            base_bytes: 100 << 20,
+            per_worker_bytes: 200 << 20,
+        };
         assert_eq!(choose_workers(Limits::default(), 2, model), 2);
-        assert_eq!(choose_workers(Limits { cpus: Some(4.0), memory_bytes: None }, 2, model), 2);
-        assert_eq!(choose_workers(Limits { cpus: Some(0.5), memory_bytes: None }, 8, model), 1);
-        assert_eq!(choose_workers(Limits { cpus: Some(8.0), memory_bytes: Some(512 << 20) }, 8, model), 2);
-        assert_eq!(choose_workers(Limits { cpus: None, memory_bytes: Some(64 << 20) }, 8, model), 1);
+        assert_eq!(
+            choose_workers(
+                Limits {
+                    cpus: Some(4.0),
+                    memory_bytes: None
+                },
+                2,
+                model
+            ),
+            2
+        );
+        assert_eq!(
+            choose_workers(
+                Limits {
+                    cpus: Some(0.5),
+                    memory_bytes: None
+                },
+                8,
+                model
+            ),
+            1
+        );
+        assert_eq!(
+            choose_workers(
+                Limits {
+                    cpus: Some(8.0),
+                    memory_bytes: Some(512 << 20)
+                },
+                8,
+                model
+            ),
+            2
+        );
+        assert_eq!(
+            choose_workers(
+                Limits {
+                    cpus: None,
+                    memory_bytes: Some(64 << 20)
+                },
+                8,
+                model
+            ),
+            1
+        );
     }
 }

@@ -25,17 +25,25 @@ pub enum RunnerError {
     InvalidOptions(String),
     #[error(transparent)]
     PageRange(#[from] pdfx_crd::PageRangeError),
-    #[error("checkpoint of page {page} is unreadable ({message}); it was removed so that a retry redoes the page")]
+    #[error(
+        "checkpoint of page {page} is unreadable ({message}); it was removed so that a retry redoes the page"
+    )]
     BadCheckpoint { page: u32, message: String },
     #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
     #[error("internal error: {0}")]
     Internal(String),
 }
 
 impl RunnerError {
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        RunnerError::Io { context: context.into(), source }
+        RunnerError::Io {
+            context: context.into(),
+            source,
+        }
     }
 
     /// The reason reported in the termination message and `status.error`.
@@ -50,12 +58,14 @@ impl RunnerError {
             RunnerError::SourceDenied { .. } => FailureReason::AccessDenied,
             RunnerError::SourceTransient { .. } => FailureReason::Transient,
             RunnerError::InvalidOptions(_) => FailureReason::InvalidSpec,
-            RunnerError::PageRange(pdfx_crd::PageRangeError::OutOfBounds { .. }) => FailureReason::PageRangeOutOfBounds,
+            RunnerError::PageRange(pdfx_crd::PageRangeError::OutOfBounds { .. }) => {
+                FailureReason::PageRangeOutOfBounds
+            }
             RunnerError::PageRange(pdfx_crd::PageRangeError::NoPages) => FailureReason::NoPages,
             RunnerError::PageRange(_) => FailureReason::InvalidSpec,
-            RunnerError::BadCheckpoint { .. } | RunnerError::Io { .. } | RunnerError::Internal(_) => {
-                FailureReason::Transient
-            }
+            RunnerError::BadCheckpoint { .. }
+            | RunnerError::Io { .. }
+            | RunnerError::Internal(_) => FailureReason::Transient,
         }
     }
 
@@ -66,6 +76,9 @@ impl RunnerError {
 
     /// The message on one line, as the termination message and stderr carry it.
     pub fn one_line(&self) -> String {
-        self.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
+        self.to_string()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }

@@ -27,7 +27,10 @@ pub const DEFAULT_REOPEN_EVERY: u32 = 16;
 /// Memory a runner needs besides its OCR workers (pdfium, buffers, runtime),
 /// and what one Tesseract worker adds at 300 DPI with Korean and English
 /// models loaded. Measured with the memory benchmark (README).
-pub const MEMORY_MODEL: MemoryModel = MemoryModel { base_bytes: 120 << 20, per_worker_bytes: 160 << 20 };
+pub const MEMORY_MODEL: MemoryModel = MemoryModel {
+    base_bytes: 120 << 20,
+    per_worker_bytes: 160 << 20,
+};
 
 /// Everything one extraction needs.
 #[derive(Clone, Debug)]
@@ -42,6 +45,8 @@ pub struct ExtractRequest {
     pub engine: EngineKind,
     pub ocr_endpoint: Option<url::Url>,
     pub ocr_timeout: Duration,
+    /// Attempts per page against the OCR server, the first included.
+    pub ocr_max_attempts: u32,
     pub segmentation: Option<Segmentation>,
     pub password: Option<String>,
     pub min_text_chars: usize,
@@ -66,6 +71,7 @@ impl ExtractRequest {
             engine: EngineKind::Tesseract,
             ocr_endpoint: None,
             ocr_timeout: Duration::from_secs(120),
+            ocr_max_attempts: 5,
             segmentation: None,
             password: None,
             min_text_chars: pipeline::DEFAULT_MIN_TEXT_CHARS,
@@ -101,10 +107,14 @@ fn validate(request: &ExtractRequest) -> Result<(), RunnerError> {
     }
     for language in &request.languages {
         let ok = language.split('_').enumerate().all(|(i, part)| {
-            !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase()) && (i > 0 || part.len() == 3)
+            !part.is_empty()
+                && part.bytes().all(|b| b.is_ascii_lowercase())
+                && (i > 0 || part.len() == 3)
         });
         if !ok {
-            return invalid(format!("{language:?} is not a Tesseract language code (e.g. eng, kor, chi_sim)"));
+            return invalid(format!(
+                "{language:?} is not a Tesseract language code (e.g. eng, kor, chi_sim)"
+            ));
         }
     }
     if request.workers == Some(0) {
@@ -120,14 +130,17 @@ fn validate(request: &ExtractRequest) -> Result<(), RunnerError> {
 pub fn output_uri(output: &str) -> Result<StorageUri, RunnerError> {
     let lower = output.to_ascii_lowercase();
     if lower.starts_with("s3://") || lower.starts_with("file://") {
-        return StorageUri::parse(output).map_err(|e| RunnerError::InvalidOptions(format!("output {output:?}: {e}")));
+        return StorageUri::parse(output)
+            .map_err(|e| RunnerError::InvalidOptions(format!("output {output:?}: {e}")));
     }
-    let path = std::path::absolute(output).map_err(|e| RunnerError::io(format!("output {output:?}"), e))?;
+    let path = std::path::absolute(output)
+        .map_err(|e| RunnerError::io(format!("output {output:?}"), e))?;
     let mut text = path.to_string_lossy().into_owned();
     if !text.ends_with('/') {
         text.push('/');
     }
-    StorageUri::from_path(std::path::Path::new(&text)).map_err(|e| RunnerError::InvalidOptions(format!("output {output:?}: {e}")))
+    StorageUri::from_path(std::path::Path::new(&text))
+        .map_err(|e| RunnerError::InvalidOptions(format!("output {output:?}: {e}")))
 }
 
 fn engine_name(request: &ExtractRequest) -> &'static str {
@@ -137,33 +150,48 @@ fn engine_name(request: &ExtractRequest) -> &'static str {
     }
 }
 
-fn engine_factory(request: &ExtractRequest, segmentation: Segmentation) -> Result<EngineFactory, RunnerError> {
+fn engine_factory(
+    request: &ExtractRequest,
+    segmentation: Segmentation,
+) -> Result<EngineFactory, RunnerError> {
     match request.engine {
         EngineKind::Tesseract => {
             let tessdata = tessdata_dir();
             check_languages(&tessdata, &request.languages)?;
             let languages = request.languages.clone();
-            Ok(Arc::new(move || Ok(Box::new(Tesseract::new(&tessdata, &languages, segmentation)?) as Box<dyn OcrEngine>)))
+            Ok(Arc::new(move || {
+                Ok(
+                    Box::new(Tesseract::new(&tessdata, &languages, segmentation)?)
+                        as Box<dyn OcrEngine>,
+                )
+            }))
         }
         EngineKind::Http => {
-            let endpoint = request
-                .ocr_endpoint
-                .clone()
-                .ok_or_else(|| RunnerError::InvalidOptions("the http engine needs --ocr-endpoint".into()))?;
+            let endpoint = request.ocr_endpoint.clone().ok_or_else(|| {
+                RunnerError::InvalidOptions("the http engine needs --ocr-endpoint".into())
+            })?;
             let mut config = HttpOcrConfig::new(endpoint, request.languages.clone());
             config.timeout = request.ocr_timeout;
+            config.max_attempts = request.ocr_max_attempts.max(1);
             let handle = tokio::runtime::Handle::current();
-            Ok(Arc::new(move || Ok(Box::new(HttpOcr::new(config.clone(), handle.clone())?) as Box<dyn OcrEngine>)))
+            Ok(Arc::new(move || {
+                Ok(Box::new(HttpOcr::new(config.clone(), handle.clone())?) as Box<dyn OcrEngine>)
+            }))
         }
     }
 }
 
 /// Runs one extraction. `on_progress` sees every finished page.
-pub async fn extract(request: &ExtractRequest, mut on_progress: ProgressCallback) -> Result<ExtractOutcome, RunnerError> {
+pub async fn extract(
+    request: &ExtractRequest,
+    mut on_progress: ProgressCallback,
+) -> Result<ExtractOutcome, RunnerError> {
     let started = Instant::now();
     validate(request)?;
     let selection = PageRange::parse_optional(request.pages.as_deref())?;
-    let segmentation = request.segmentation.unwrap_or_else(|| Segmentation::default_for(&request.languages));
+    let segmentation = request
+        .segmentation
+        .unwrap_or_else(|| Segmentation::default_for(&request.languages));
     let factory = engine_factory(request, segmentation)?;
     let output = output_uri(&request.output)?;
     let location = SourceLocation::parse(&request.source)?;
@@ -202,13 +230,23 @@ pub async fn extract(request: &ExtractRequest, mut on_progress: ProgressCallback
     };
     checkpoints.prepare(&fingerprint).await?;
     let done = checkpoints.done_pages().await?;
-    let todo: Vec<u32> = selected.iter().copied().filter(|p| !done.contains(p)).collect();
+    let todo: Vec<u32> = selected
+        .iter()
+        .copied()
+        .filter(|p| !done.contains(p))
+        .collect();
     let resumed = total - todo.len() as u32;
     let workers = request.workers.unwrap_or_else(|| {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         choose_workers(crate::limits::current(), cores, MEMORY_MODEL)
     });
-    tracing::info!(pages = total, resumed, todo = todo.len(), workers, "extracting");
+    tracing::info!(
+        pages = total,
+        resumed,
+        todo = todo.len(),
+        workers,
+        "extracting"
+    );
 
     let mut finished = resumed;
     checkpoints.write_progress(finished, total, true).await?;
@@ -244,23 +282,41 @@ pub async fn extract(request: &ExtractRequest, mut on_progress: ProgressCallback
         }
         // Dropping the receiver stops the pipeline if writing failed.
         drop(rx);
-        let ran = pipeline.await.map_err(|e| RunnerError::Internal(format!("the page pipeline crashed: {e}")))?;
+        let ran = pipeline
+            .await
+            .map_err(|e| RunnerError::Internal(format!("the page pipeline crashed: {e}")))?;
         consumed?;
         ran?;
         checkpoints.write_progress(finished, total, true).await?;
     }
 
-    let base = Summary { languages: request.languages.clone(), engine: engine_name(request).into(), ..Summary::default() };
-    let mut summary = checkpoints.assemble(&selected, base, workdir.path()).await?;
+    let base = Summary {
+        languages: request.languages.clone(),
+        engine: engine_name(request).into(),
+        ..Summary::default()
+    };
+    let mut summary = checkpoints
+        .assemble(&selected, base, workdir.path())
+        .await?;
     summary.duration_ms = started.elapsed().as_millis() as u64;
-    let location = checkpoints.store().uri_for(&checkpoints.layout().result_json())?.to_string();
-    Ok(ExtractOutcome { location, summary, resumed_pages: resumed, workers })
+    let location = checkpoints
+        .store()
+        .uri_for(&checkpoints.layout().result_json())?
+        .to_string();
+    Ok(ExtractOutcome {
+        location,
+        summary,
+        resumed_pages: resumed,
+        workers,
+    })
 }
 
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, RunnerError> + Send + 'static,
 ) -> Result<T, RunnerError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| RunnerError::Internal(format!("a worker thread crashed: {e}")))?
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| RunnerError::Internal(format!("a worker thread crashed: {e}")))?
 }
 
 #[cfg(test)]
@@ -272,21 +328,33 @@ mod tests {
         let mut request = ExtractRequest::new("a.pdf", "out");
         assert!(validate(&request).is_ok());
         request.dpi = 1200;
-        assert!(matches!(validate(&request), Err(RunnerError::InvalidOptions(_))));
+        assert!(matches!(
+            validate(&request),
+            Err(RunnerError::InvalidOptions(_))
+        ));
         request.dpi = 300;
         request.languages = vec!["Korean".into()];
-        assert!(matches!(validate(&request), Err(RunnerError::InvalidOptions(_))));
+        assert!(matches!(
+            validate(&request),
+            Err(RunnerError::InvalidOptions(_))
+        ));
         request.languages = vec!["chi_sim".into(), "kor".into()];
         assert!(validate(&request).is_ok());
         request.engine = EngineKind::Http;
-        assert!(matches!(validate(&request), Err(RunnerError::InvalidOptions(_))));
+        assert!(matches!(
+            validate(&request),
+            Err(RunnerError::InvalidOptions(_))
+        ));
     }
 
     #[test]
     fn local_outputs_become_file_uris_ending_in_a_slash() {
         let uri = output_uri("/tmp/out dir").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(uri.key(), "tmp/out dir/");
-        assert!(matches!(output_uri("s3://bucket/prefix/"), Ok(StorageUri::S3 { .. })));
+        assert!(matches!(
+            output_uri("s3://bucket/prefix/"),
+            Ok(StorageUri::S3 { .. })
+        ));
         assert!(output_uri("s3://").is_err());
     }
 }

@@ -21,7 +21,8 @@ pub fn read_limits(root: &Path, proc_cgroup: &str) -> Limits {
     let mut limits = Limits::default();
     for line in proc_cgroup.lines() {
         let mut parts = line.splitn(3, ':');
-        let (Some(_id), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
+        let (Some(_id), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next())
+        else {
             continue;
         };
         let rel = path.trim_start_matches('/');
@@ -40,14 +41,18 @@ pub fn read_limits(root: &Path, proc_cgroup: &str) -> Limits {
                 "memory" if limits.memory_bytes.is_none() => {
                     limits.memory_bytes = [root.join("memory").join(rel), root.join("memory")]
                         .into_iter()
-                        .find_map(|dir| read(dir.join("memory.limit_in_bytes")).and_then(|t| parse_memory(&t)));
+                        .find_map(|dir| {
+                            read(dir.join("memory.limit_in_bytes")).and_then(|t| parse_memory(&t))
+                        });
                 }
                 "cpu" if limits.cpus.is_none() => {
-                    limits.cpus = [root.join("cpu").join(rel), root.join("cpu")].into_iter().find_map(|dir| {
-                        let quota = read(dir.join("cpu.cfs_quota_us"))?;
-                        let period = read(dir.join("cpu.cfs_period_us"))?;
-                        parse_cfs(&quota, &period)
-                    });
+                    limits.cpus = [root.join("cpu").join(rel), root.join("cpu")]
+                        .into_iter()
+                        .find_map(|dir| {
+                            let quota = read(dir.join("cpu.cfs_quota_us"))?;
+                            let period = read(dir.join("cpu.cfs_period_us"))?;
+                            parse_cfs(&quota, &period)
+                        });
                 }
                 _ => {}
             }
@@ -109,20 +114,33 @@ mod tests {
         let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let write = |rel: &str, text: &str| {
             let path = root.path().join(rel);
-            std::fs::create_dir_all(path.parent().unwrap_or(root.path())).unwrap_or_else(|e| panic!("{e}"));
+            std::fs::create_dir_all(path.parent().unwrap_or(root.path()))
+                .unwrap_or_else(|e| panic!("{e}"));
             std::fs::write(path, text).unwrap_or_else(|e| panic!("{e}"));
         };
         // v2, namespaced: the process sits at the root of its cgroup.
         write("cpu.max", "200000 100000");
         write("memory.max", "1073741824");
         let v2 = read_limits(root.path(), "0::/\n");
-        assert_eq!(v2, Limits { cpus: Some(2.0), memory_bytes: Some(1 << 30) });
+        assert_eq!(
+            v2,
+            Limits {
+                cpus: Some(2.0),
+                memory_bytes: Some(1 << 30)
+            }
+        );
 
         // v1 on a host: each controller has its own hierarchy and path.
         write("memory/jobs/a/memory.limit_in_bytes", "268435456");
         write("cpu/cpu.cfs_quota_us", "100000");
         write("cpu/cpu.cfs_period_us", "100000");
         let v1 = read_limits(root.path(), "4:memory:/jobs/a\n2:cpu,cpuacct:/other\n");
-        assert_eq!(v1, Limits { cpus: Some(1.0), memory_bytes: Some(256 << 20) });
+        assert_eq!(
+            v1,
+            Limits {
+                cpus: Some(1.0),
+                memory_bytes: Some(256 << 20)
+            }
+        );
     }
 }

@@ -15,7 +15,11 @@ use pdfx_ocr_runner::{RunnerError, pipeline};
 use pdfx_storage::S3Config;
 
 #[derive(Parser, Debug)]
-#[command(name = "pdfx-ocr-runner", version, about = "Extract the text of a PDF: text layers where pages have them, OCR elsewhere.")]
+#[command(
+    name = "pdfx-ocr-runner",
+    version,
+    about = "Extract the text of a PDF: text layers where pages have them, OCR elsewhere."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -85,6 +89,10 @@ struct ExtractArgs {
     /// Timeout of one OCR server request, in seconds.
     #[arg(long, env = "PDFX_OCR_TIMEOUT_SECS", default_value_t = 120)]
     ocr_timeout_secs: u64,
+    /// Attempts per page against the OCR server (429, 5xx, timeouts and
+    /// connection errors are retried with exponential backoff from 0.5 s).
+    #[arg(long, env = "PDFX_OCR_MAX_ATTEMPTS", default_value_t = 5)]
+    ocr_max_attempts: u32,
     /// Tesseract page segmentation. Default: single-column for Korean, Japanese
     /// and Chinese, auto otherwise (chosen by measurement; see the README).
     #[arg(long, env = "PDFX_SEGMENTATION", value_enum)]
@@ -101,7 +109,8 @@ struct ExtractArgs {
     /// Folder for temporary files (the downloaded PDF, the result being assembled).
     #[arg(long, env = "PDFX_WORKDIR")]
     workdir: Option<PathBuf>,
-    /// Where to write the one-line JSON outcome for Kubernetes (job mode: /dev/termination-log).
+    /// Where to write the one-line JSON outcome for Kubernetes (job mode:
+    /// $TERMINATION_MESSAGE_PATH, else /dev/termination-log).
     #[arg(long, env = "PDFX_TERMINATION_LOG")]
     termination_log: Option<PathBuf>,
     /// Log format on stderr.
@@ -131,11 +140,19 @@ fn ensure_single_threaded_openmp() {
     if std::env::var_os("OMP_THREAD_LIMIT").is_some() {
         return;
     }
-    let Ok(exe) = std::env::current_exe() else { return };
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
     let mut args = std::env::args_os();
     let arg0 = args.next().unwrap_or_else(|| exe.clone().into_os_string());
-    let error = std::process::Command::new(&exe).arg0(arg0).args(args).env("OMP_THREAD_LIMIT", "1").exec();
-    eprintln!("warning: could not restart with OMP_THREAD_LIMIT=1 ({error}); OCR will use more CPU than needed");
+    let error = std::process::Command::new(&exe)
+        .arg0(arg0)
+        .args(args)
+        .env("OMP_THREAD_LIMIT", "1")
+        .exec();
+    eprintln!(
+        "warning: could not restart with OMP_THREAD_LIMIT=1 ({error}); OCR will use more CPU than needed"
+    );
 }
 
 fn init_logging(format: LogFormat) {
@@ -146,7 +163,9 @@ fn init_logging(format: LogFormat) {
         LogFormat::Text => false,
         LogFormat::Auto => !std::io::stderr().is_terminal(),
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().flatten_event(true).init();
     } else {
@@ -156,16 +175,24 @@ fn init_logging(format: LogFormat) {
 
 fn read_password(args: &ExtractArgs) -> Result<Option<String>, RunnerError> {
     if let Some(path) = &args.password_file {
-        let text = std::fs::read_to_string(path).map_err(|e| RunnerError::io(format!("reading {}", path.display()), e))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| RunnerError::io(format!("reading {}", path.display()), e))?;
         return Ok(Some(text.trim_end_matches(['\r', '\n']).to_owned()));
     }
-    Ok(std::env::var("PDFX_PDF_PASSWORD").ok().filter(|p| !p.is_empty()))
+    Ok(std::env::var("PDFX_PDF_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty()))
 }
 
 fn request_from(args: &ExtractArgs) -> Result<ExtractRequest, RunnerError> {
     let mut request = ExtractRequest::new(args.source.clone(), args.out.clone());
-    request.languages =
-        args.languages.split(['+', ',']).map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect();
+    request.languages = args
+        .languages
+        .split(['+', ','])
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
     request.dpi = args.dpi;
     request.mode = match args.mode {
         Mode::Auto => pdfx_crd::OcrMode::Auto,
@@ -180,6 +207,7 @@ fn request_from(args: &ExtractArgs) -> Result<ExtractRequest, RunnerError> {
     };
     request.ocr_endpoint = args.ocr_endpoint.clone();
     request.ocr_timeout = Duration::from_secs(args.ocr_timeout_secs.max(1));
+    request.ocr_max_attempts = args.ocr_max_attempts;
     request.segmentation = args.segmentation;
     request.password = read_password(args)?;
     request.min_text_chars = args.min_text_chars;
@@ -193,8 +221,10 @@ fn progress_reporter(show_bar: bool) -> Box<dyn FnMut(u32, u32) + Send> {
     if show_bar {
         let bar = indicatif::ProgressBar::new(0);
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} pages  {per_sec}  eta {eta}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} pages  {per_sec}  eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         return Box::new(move |done, total| {
             bar.set_length(u64::from(total));
@@ -217,13 +247,19 @@ fn write_termination(path: Option<&PathBuf>, message: &TerminationMessage) {
     if let Some(path) = path
         && let Err(e) = std::fs::write(path, message.to_line())
     {
-        eprintln!("warning: could not write the termination message to {}: {e}", path.display());
+        eprintln!(
+            "warning: could not write the termination message to {}: {e}",
+            path.display()
+        );
     }
 }
 
 fn run_extract(args: ExtractArgs, job_mode: bool) -> ExitCode {
     init_logging(args.log_format);
-    let termination = args.termination_log.clone().or_else(|| job_mode.then(|| PathBuf::from("/dev/termination-log")));
+    let termination = args
+        .termination_log
+        .clone()
+        .or_else(|| job_mode.then(|| PathBuf::from("/dev/termination-log")));
     let show_bar = !args.quiet && !job_mode && std::io::stderr().is_terminal();
     let span = tracing::info_span!("extract", source = %args.source, output = %args.out);
     let outcome: Result<ExtractOutcome, RunnerError> = (|| {
@@ -253,12 +289,17 @@ fn run_extract(args: ExtractArgs, job_mode: bool) -> ExitCode {
                 s.pages,
                 s.text_layer_pages,
                 s.ocr_pages,
-                s.mean_confidence.map(|c| format!(" (mean confidence {c:.2})")).unwrap_or_default(),
+                s.mean_confidence
+                    .map(|c| format!(" (mean confidence {c:.2})"))
+                    .unwrap_or_default(),
                 outcome.location
             );
             write_termination(
                 termination.as_ref(),
-                &TerminationMessage::Succeeded { location: outcome.location, summary: outcome.summary },
+                &TerminationMessage::Succeeded {
+                    location: outcome.location,
+                    summary: outcome.summary,
+                },
             );
             ExitCode::SUCCESS
         }
@@ -267,7 +308,10 @@ fn run_extract(args: ExtractArgs, job_mode: bool) -> ExitCode {
             let message = error.one_line();
             tracing::error!(%reason, error = %message, "extraction failed");
             eprintln!("error: {reason}: {message}");
-            write_termination(termination.as_ref(), &TerminationMessage::Failed { reason, message });
+            write_termination(
+                termination.as_ref(),
+                &TerminationMessage::Failed { reason, message },
+            );
             ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(1))
         }
     }
@@ -277,7 +321,13 @@ fn run_sample(args: SampleArgs) -> ExitCode {
     let spec = SampleSpec::new(args.pages, args.kind, args.language);
     match write_sample(&args.out, &spec) {
         Ok(()) => {
-            println!("wrote {} ({} {:?} page(s), {:?})", args.out.display(), args.pages, args.kind, args.language);
+            println!(
+                "wrote {} ({} {:?} page(s), {:?})",
+                args.out.display(),
+                args.pages,
+                args.kind,
+                args.language
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -289,6 +339,8 @@ fn run_sample(args: SampleArgs) -> ExitCode {
 
 fn main() -> ExitCode {
     ensure_single_threaded_openmp();
+    // reqwest and the S3 client both use rustls; name the provider once for the process.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let cli = Cli::parse();
     match cli.command {
         Command::Extract(args) => run_extract(args, false),

@@ -34,7 +34,10 @@ mod tests {
 
     #[test]
     fn identical_texts_have_no_errors() {
-        assert_eq!(character_error_rate("대한민국 헌법", "대한민국  헌법\n"), 0.0);
+        assert_eq!(
+            character_error_rate("대한민국 헌법", "대한민국  헌법\n"),
+            0.0
+        );
     }
 
     #[test]

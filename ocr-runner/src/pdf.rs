@@ -39,16 +39,23 @@ pub enum PdfError {
     #[error("pdfium: {0}")]
     Library(String),
     #[error("reading {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 impl PdfError {
     pub fn reason(&self) -> FailureReason {
         match self {
-            PdfError::Empty | PdfError::NotPdf | PdfError::Corrupt(_) | PdfError::Page { .. } => FailureReason::InvalidPdf,
+            PdfError::Empty | PdfError::NotPdf | PdfError::Corrupt(_) | PdfError::Page { .. } => {
+                FailureReason::InvalidPdf
+            }
             PdfError::Encrypted => FailureReason::EncryptedPdf,
             PdfError::NoPages => FailureReason::NoPages,
-            PdfError::LibraryMissing(_) | PdfError::Library(_) | PdfError::Io { .. } => FailureReason::Transient,
+            PdfError::LibraryMissing(_) | PdfError::Library(_) | PdfError::Io { .. } => {
+                FailureReason::Transient
+            }
         }
     }
 }
@@ -97,23 +104,36 @@ pub fn pdfium() -> Result<&'static Pdfium, PdfError> {
         let Some(path) = candidates.iter().find(|p| p.is_file()) else {
             return Err(format!(
                 "looked in {}; run scripts/install-deps.sh or set {PDFIUM_ENV}",
-                candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+                candidates
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         };
         Pdfium::bind_to_library(path)
             .map(Pdfium::new)
             .map_err(|e| format!("binding {}: {}", path.display(), describe(&e)))
     });
-    bound.as_ref().map_err(|e| PdfError::LibraryMissing(e.clone()))
+    bound
+        .as_ref()
+        .map_err(|e| PdfError::LibraryMissing(e.clone()))
 }
 
 /// Checks the `%PDF-` signature before pdfium sees the file, so that an HTML
 /// error page or a PNG gets a precise error rather than a generic parse failure.
 /// Like other readers, the signature may follow up to 1 KiB of leading junk.
 pub fn check_signature(path: &Path) -> Result<(), PdfError> {
-    let io = |source| PdfError::Io { path: path.to_owned(), source };
+    let io = |source| PdfError::Io {
+        path: path.to_owned(),
+        source,
+    };
     let mut head = Vec::with_capacity(1024);
-    std::fs::File::open(path).map_err(io)?.take(1024).read_to_end(&mut head).map_err(io)?;
+    std::fs::File::open(path)
+        .map_err(io)?
+        .take(1024)
+        .read_to_end(&mut head)
+        .map_err(io)?;
     if head.is_empty() {
         return Err(PdfError::Empty);
     }
@@ -138,7 +158,8 @@ impl PdfFile {
         check_signature(path)?;
         let document = load(path, password)?;
         let count = document.pages().len();
-        let page_count = u32::try_from(count).map_err(|_| PdfError::Corrupt(format!("page count {count}")))?;
+        let page_count =
+            u32::try_from(count).map_err(|_| PdfError::Corrupt(format!("page count {count}")))?;
         if page_count == 0 {
             return Err(PdfError::NoPages);
         }
@@ -157,7 +178,11 @@ impl PdfFile {
     }
 
     /// Runs `f` on page `number` (1-based).
-    pub fn with_page<R>(&mut self, number: u32, f: impl FnOnce(&PdfPage<'_>) -> R) -> Result<R, PdfError> {
+    pub fn with_page<R>(
+        &mut self,
+        number: u32,
+        f: impl FnOnce(&PdfPage<'_>) -> R,
+    ) -> Result<R, PdfError> {
         if self.visits_since_open >= self.reopen_every {
             // Dropping the document first releases everything it cached.
             self.document = None;
@@ -166,26 +191,42 @@ impl PdfFile {
         if self.document.is_none() {
             self.document = Some(load(&self.path, self.password.as_deref())?);
         }
-        let document = self.document.as_ref().ok_or_else(|| PdfError::Library("document not open".into()))?;
+        let document = self
+            .document
+            .as_ref()
+            .ok_or_else(|| PdfError::Library("document not open".into()))?;
         self.visits_since_open += 1;
-        let index = PdfPageIndex::try_from(number.saturating_sub(1))
-            .map_err(|_| PdfError::Page { page: number, message: "page number beyond pdfium's range".into() })?;
-        let page = document.pages().get(index).map_err(|e| PdfError::Page { page: number, message: describe(&e) })?;
+        let index =
+            PdfPageIndex::try_from(number.saturating_sub(1)).map_err(|_| PdfError::Page {
+                page: number,
+                message: "page number beyond pdfium's range".into(),
+            })?;
+        let page = document.pages().get(index).map_err(|e| PdfError::Page {
+            page: number,
+            message: describe(&e),
+        })?;
         Ok(f(&page))
     }
 }
 
 fn load(path: &Path, password: Option<&str>) -> Result<PdfDocument<'static>, PdfError> {
     let pdfium = pdfium()?;
-    pdfium.load_pdf_from_file(path, password).map_err(|e| match e {
-        PdfiumError::PdfiumLibraryInternalError(PdfiumInternalError::PasswordError)
-        | PdfiumError::PdfiumLibraryInternalError(PdfiumInternalError::SecurityError) => PdfError::Encrypted,
-        PdfiumError::PdfiumLibraryInternalError(PdfiumInternalError::FormatError) => {
-            PdfError::Corrupt("pdfium could not parse the file".into())
-        }
-        PdfiumError::IoError(source) => PdfError::Io { path: path.to_owned(), source },
-        other => PdfError::Corrupt(describe(&other)),
-    })
+    pdfium
+        .load_pdf_from_file(path, password)
+        .map_err(|e| match e {
+            PdfiumError::PdfiumLibraryInternalError(PdfiumInternalError::PasswordError)
+            | PdfiumError::PdfiumLibraryInternalError(PdfiumInternalError::SecurityError) => {
+                PdfError::Encrypted
+            }
+            PdfiumError::PdfiumLibraryInternalError(PdfiumInternalError::FormatError) => {
+                PdfError::Corrupt("pdfium could not parse the file".into())
+            }
+            PdfiumError::IoError(source) => PdfError::Io {
+                path: path.to_owned(),
+                source,
+            },
+            other => PdfError::Corrupt(describe(&other)),
+        })
 }
 
 /// Size of a page in points (1/72 inch), after its rotation.
@@ -193,9 +234,30 @@ pub fn page_size_points(page: &PdfPage<'_>) -> (f32, f32) {
     (page.width().value, page.height().value)
 }
 
-/// The page's text layer with line endings normalised to `\n`.
+/// The page's text layer, normalised (see [`normalize_text_layer`]).
 pub fn page_text(page: &PdfPage<'_>) -> Result<String, PdfiumError> {
-    Ok(normalize_line_endings(&page.text()?.all()))
+    Ok(normalize_text_layer(&page.text()?.all()))
+}
+
+/// Normalises what pdfium returns: `\r\n` and `\r` become `\n`; the other
+/// Unicode spaces (no-break, ideographic, thin…), which fonts often map their
+/// space glyph to, become plain spaces; pdfium's marker for a soft hyphen at a
+/// line end (U+0002) becomes `-`; byte-order marks are dropped.
+pub fn normalize_text_layer(text: &str) -> String {
+    normalize_line_endings(text)
+        .chars()
+        .filter(|c| !matches!(c, '\u{FEFF}' | '\u{FFFE}'))
+        .map(|c| match c {
+            '\u{00A0}'
+            | '\u{1680}'
+            | '\u{2000}'..='\u{200A}'
+            | '\u{202F}'
+            | '\u{205F}'
+            | '\u{3000}' => ' ',
+            '\u{0002}' => '-',
+            other => other,
+        })
+        .collect()
 }
 
 /// pdfium ends lines with `\r\n` (and sometimes a lone `\r`).
@@ -239,7 +301,12 @@ impl Renderer {
         self.scratch.clear();
         self.scratch.resize(bgr_stride * size.height as usize, 0xff);
         {
-            let mut bitmap = PdfBitmap::from_bytes(width, height, PdfBitmapFormat::BGR, self.scratch.as_mut_slice())?;
+            let mut bitmap = PdfBitmap::from_bytes(
+                width,
+                height,
+                PdfBitmapFormat::BGR,
+                self.scratch.as_mut_slice(),
+            )?;
             let config = PdfRenderConfig::new()
                 .set_fixed_size(width, height)
                 .set_format(PdfBitmapFormat::BGR)
@@ -252,12 +319,19 @@ impl Renderer {
         let stride = gray_stride(size.width);
         gray.clear();
         gray.resize(stride as usize * size.height as usize, 0xff);
-        for (out_row, in_row) in gray.chunks_mut(stride as usize).zip(self.scratch.chunks(bgr_stride)) {
+        for (out_row, in_row) in gray
+            .chunks_mut(stride as usize)
+            .zip(self.scratch.chunks(bgr_stride))
+        {
             for (out, bgr) in out_row.iter_mut().zip(in_row.chunks_exact(3)) {
                 *out = luminance(bgr[0], bgr[1], bgr[2]);
             }
         }
-        Ok(GrayImageLayout { width: size.width, height: size.height, stride })
+        Ok(GrayImageLayout {
+            width: size.width,
+            height: size.height,
+            stride,
+        })
     }
 }
 
@@ -273,6 +347,14 @@ mod tests {
     #[test]
     fn line_endings_are_normalised() {
         assert_eq!(normalize_line_endings("a\r\nb\rc\n"), "a\nb\nc\n");
+    }
+
+    #[test]
+    fn text_layers_are_normalised() {
+        assert_eq!(
+            normalize_text_layer("보고서\u{a0}1쪽\r\nnext\u{3000}line\u{2}\r\n\u{feff}x"),
+            "보고서 1쪽\nnext line-\nx"
+        );
     }
 
     #[test]
@@ -297,8 +379,14 @@ mod tests {
             std::fs::write(&path, bytes).unwrap_or_else(|e| panic!("{e}"));
             path
         };
-        assert!(matches!(check_signature(&write("empty.pdf", b"")), Err(PdfError::Empty)));
-        assert!(matches!(check_signature(&write("png.pdf", b"\x89PNG\r\n\x1a\n....")), Err(PdfError::NotPdf)));
+        assert!(matches!(
+            check_signature(&write("empty.pdf", b"")),
+            Err(PdfError::Empty)
+        ));
+        assert!(matches!(
+            check_signature(&write("png.pdf", b"\x89PNG\r\n\x1a\n....")),
+            Err(PdfError::NotPdf)
+        ));
         assert!(check_signature(&write("ok.pdf", b"%PDF-1.7\n...")).is_ok());
         assert!(check_signature(&write("junk.pdf", b"garbage\n%PDF-1.4\n")).is_ok());
     }

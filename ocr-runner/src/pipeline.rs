@@ -95,8 +95,13 @@ pub fn run(
     // pays for loading Tesseract's models.
     let mut spawn_workers = || -> Result<(), RunnerError> {
         for index in 0..workers {
-            let (rx, pool, out, stop, factory) =
-                (work_rx.clone(), pool_tx.clone(), results.clone(), stop.clone(), factory.clone());
+            let (rx, pool, out, stop, factory) = (
+                work_rx.clone(),
+                pool_tx.clone(),
+                results.clone(),
+                stop.clone(),
+                factory.clone(),
+            );
             let handle = std::thread::Builder::new()
                 .name(format!("ocr-{index}"))
                 .spawn(move || worker(rx, pool, out, &stop, &factory))
@@ -125,11 +130,25 @@ pub fn run(
                         spawn_workers()?;
                         workers_started = true;
                     }
-                    let Some(mut buffer) = take_buffer(&pool_rx, &stop) else { break };
+                    let Some(mut buffer) = take_buffer(&pool_rx, &stop) else {
+                        break;
+                    };
                     let layout = pdf
                         .with_page(page, |p| renderer.render_gray(p, size, &mut buffer))?
-                        .map_err(|e| PdfError::Page { page, message: format!("rendering failed: {e:?}") })?;
-                    if !send_job(&work_tx, OcrJob { page, buffer, layout, dpi: size.dpi }, &stop) {
+                        .map_err(|e| PdfError::Page {
+                            page,
+                            message: format!("rendering failed: {e:?}"),
+                        })?;
+                    if !send_job(
+                        &work_tx,
+                        OcrJob {
+                            page,
+                            buffer,
+                            layout,
+                            dpi: size.dpi,
+                        },
+                        &stop,
+                    ) {
                         break;
                     }
                 }
@@ -157,16 +176,22 @@ enum Prepared {
 }
 
 /// Decides how to read a page and, for text-layer pages, reads it.
-fn prepare(page: &pdfium_render::prelude::PdfPage<'_>, number: u32, options: &PipelineOptions) -> Result<Prepared, PdfError> {
+fn prepare(
+    page: &pdfium_render::prelude::PdfPage<'_>,
+    number: u32,
+    options: &PipelineOptions,
+) -> Result<Prepared, PdfError> {
     let (width_pt, height_pt) = pdf::page_size_points(page);
     let size = render_size(width_pt, height_pt, options.dpi, options.max_pixels);
     let text = match options.mode {
         OcrMode::Always => String::new(),
-        OcrMode::Auto | OcrMode::Never => {
-            pdf::page_text(page).map_err(|e| PdfError::Page { page: number, message: format!("reading text: {e:?}") })?
-        }
+        OcrMode::Auto | OcrMode::Never => pdf::page_text(page).map_err(|e| PdfError::Page {
+            page: number,
+            message: format!("reading text: {e:?}"),
+        })?,
     };
-    let usable = options.mode != OcrMode::Always && text_layer_is_usable(&text, options.min_text_chars);
+    let usable =
+        options.mode != OcrMode::Always && text_layer_is_usable(&text, options.min_text_chars);
     Ok(match page_action(options.mode, usable) {
         PageAction::TextLayer => Prepared::Text(PageResult {
             page: number,
@@ -192,7 +217,9 @@ fn send_job(work: &Sender<OcrJob>, mut job: OcrJob, stop: &Stop) -> bool {
     loop {
         match work.send_timeout(job, Duration::from_millis(200)) {
             Ok(()) => return true,
-            Err(crossbeam_channel::SendTimeoutError::Timeout(back)) if !stop.stopped() => job = back,
+            Err(crossbeam_channel::SendTimeoutError::Timeout(back)) if !stop.stopped() => {
+                job = back
+            }
             Err(_) => return false,
         }
     }
@@ -234,7 +261,12 @@ fn worker(
             dpi: job.dpi,
         };
         let outcome = engine.recognize(&image);
-        let OcrJob { page, buffer, layout, .. } = job;
+        let OcrJob {
+            page,
+            buffer,
+            layout,
+            ..
+        } = job;
         let _ = pool.send(buffer);
         match outcome {
             Ok(output) => {

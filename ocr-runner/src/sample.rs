@@ -52,7 +52,13 @@ pub struct SampleSpec {
 
 impl SampleSpec {
     pub fn new(pages: u32, kind: SampleKind, language: SampleLanguage) -> Self {
-        Self { pages, kind, language, scan_dpi: 300, korean_font: None }
+        Self {
+            pages,
+            kind,
+            language,
+            scan_dpi: 300,
+            korean_font: None,
+        }
     }
 }
 
@@ -63,7 +69,10 @@ pub enum SampleError {
     #[error("pdfium: {0}")]
     Pdfium(String),
     #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
     #[error("a sample needs at least one page")]
     NoPages,
 }
@@ -78,12 +87,70 @@ fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> SampleError 
 }
 
 const ENGLISH_WORDS: &[&str] = &[
-    "the", "report", "shows", "that", "annual", "revenue", "grew", "by", "twelve", "percent", "while", "costs",
-    "remained", "stable", "across", "all", "regions", "customers", "asked", "for", "faster", "delivery", "and",
-    "better", "support", "our", "team", "answered", "with", "new", "tools", "each", "quarter", "brought", "steady",
-    "progress", "in", "sales", "research", "and", "service", "management", "expects", "further", "growth", "next",
-    "year", "if", "market", "conditions", "hold", "document", "pages", "contain", "numbers", "like", "2026", "and",
-    "417", "which", "must", "survive", "extraction", "exactly",
+    "the",
+    "report",
+    "shows",
+    "that",
+    "annual",
+    "revenue",
+    "grew",
+    "by",
+    "twelve",
+    "percent",
+    "while",
+    "costs",
+    "remained",
+    "stable",
+    "across",
+    "all",
+    "regions",
+    "customers",
+    "asked",
+    "for",
+    "faster",
+    "delivery",
+    "and",
+    "better",
+    "support",
+    "our",
+    "team",
+    "answered",
+    "with",
+    "new",
+    "tools",
+    "each",
+    "quarter",
+    "brought",
+    "steady",
+    "progress",
+    "in",
+    "sales",
+    "research",
+    "and",
+    "service",
+    "management",
+    "expects",
+    "further",
+    "growth",
+    "next",
+    "year",
+    "if",
+    "market",
+    "conditions",
+    "hold",
+    "document",
+    "pages",
+    "contain",
+    "numbers",
+    "like",
+    "2026",
+    "and",
+    "417",
+    "which",
+    "must",
+    "survive",
+    "extraction",
+    "exactly",
 ];
 
 const KOREAN_SENTENCES: &[&str] = &[
@@ -106,7 +173,10 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self) -> usize {
-        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         (self.0 >> 33) as usize
     }
 }
@@ -131,7 +201,9 @@ pub fn page_lines(language: SampleLanguage, page: u32) -> Vec<String> {
                 }
                 line
             }
-            SampleLanguage::Korean => KOREAN_SENTENCES[rng.next() % KOREAN_SENTENCES.len()].to_owned(),
+            SampleLanguage::Korean => {
+                KOREAN_SENTENCES[rng.next() % KOREAN_SENTENCES.len()].to_owned()
+            }
         };
         lines.push(line);
     }
@@ -148,7 +220,7 @@ pub fn is_scanned(kind: SampleKind, page: u32) -> bool {
     match kind {
         SampleKind::Text => false,
         SampleKind::Scanned => true,
-        SampleKind::Mixed => page % 2 == 0,
+        SampleKind::Mixed => page.is_multiple_of(2),
     }
 }
 
@@ -181,21 +253,38 @@ fn add_text_page<'a>(
     for (index, line) in page_lines(language, page_number).iter().enumerate() {
         let y = A4.1 - 72.0 - (index as f32) * size * 1.6;
         page.objects_mut()
-            .create_text_object(PdfPoints::new(72.0), PdfPoints::new(y), line, font, PdfPoints::new(size))
+            .create_text_object(
+                PdfPoints::new(72.0),
+                PdfPoints::new(y),
+                line,
+                font,
+                PdfPoints::new(size),
+            )
             .map_err(pdfium_error)?;
     }
     Ok(())
 }
 
-fn load_font(document: &mut PdfDocument<'_>, spec: &SampleSpec) -> Result<PdfFontToken, SampleError> {
+fn load_font(
+    document: &mut PdfDocument<'_>,
+    spec: &SampleSpec,
+) -> Result<PdfFontToken, SampleError> {
     match spec.language {
         SampleLanguage::English => Ok(document.fonts_mut().helvetica()),
         SampleLanguage::Korean => {
-            let path = spec.korean_font.clone().unwrap_or_else(|| PathBuf::from(NANUM_GOTHIC));
+            let path = spec
+                .korean_font
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(NANUM_GOTHIC));
             document
                 .fonts_mut()
                 .load_true_type_from_file(&path, true)
-                .map_err(|e| SampleError::Pdfium(format!("loading Korean font {} (install fonts-nanum): {e:?}", path.display())))
+                .map_err(|e| {
+                    SampleError::Pdfium(format!(
+                        "loading Korean font {} (install fonts-nanum): {e:?}",
+                        path.display()
+                    ))
+                })
         }
     }
 }
@@ -208,7 +297,10 @@ struct RenderedPage {
     pixels: Vec<u8>,
 }
 
-fn render_text_pages(spec: &SampleSpec, pages: impl Iterator<Item = u32>) -> Result<Vec<(u32, RenderedPage)>, SampleError> {
+fn render_text_pages(
+    spec: &SampleSpec,
+    pages: impl Iterator<Item = u32>,
+) -> Result<Vec<(u32, RenderedPage)>, SampleError> {
     let pdfium = pdf::pdfium()?;
     let mut document = pdfium.create_new_pdf().map_err(pdfium_error)?;
     let font = load_font(&mut document, spec)?;
@@ -220,14 +312,26 @@ fn render_text_pages(spec: &SampleSpec, pages: impl Iterator<Item = u32>) -> Res
     let mut buffer = Vec::new();
     let mut renderer = pdf::Renderer::default();
     for (index, &number) in numbers.iter().enumerate() {
-        let page = document.pages().get(index as PdfPageIndex).map_err(pdfium_error)?;
+        let page = document
+            .pages()
+            .get(index as PdfPageIndex)
+            .map_err(pdfium_error)?;
         let size = render_size(A4.0, A4.1, spec.scan_dpi, u64::MAX);
-        let layout = renderer.render_gray(&page, size, &mut buffer).map_err(pdfium_error)?;
+        let layout = renderer
+            .render_gray(&page, size, &mut buffer)
+            .map_err(pdfium_error)?;
         let mut pixels = Vec::with_capacity(layout.width as usize * layout.height as usize);
         for row in buffer.chunks(layout.stride as usize) {
             pixels.extend_from_slice(&row[..layout.width as usize]);
         }
-        out.push((number, RenderedPage { width: layout.width, height: layout.height, pixels }));
+        out.push((
+            number,
+            RenderedPage {
+                width: layout.width,
+                height: layout.height,
+                pixels,
+            },
+        ));
     }
     Ok(out)
 }
@@ -249,23 +353,34 @@ fn write_with_pdfium(path: &Path, spec: &SampleSpec) -> Result<(), SampleError> 
         }
         let distinct = (number - 1) % DISTINCT_PAGES + 1;
         let Some((_, image)) = scanned.iter().find(|(n, _)| *n == distinct) else {
-            return Err(SampleError::Pdfium(format!("no rendered image for page {distinct}")));
+            return Err(SampleError::Pdfium(format!(
+                "no rendered image for page {distinct}"
+            )));
         };
         let mut pixels = image.pixels.clone();
         let width = image.width as i32;
         let height = image.height as i32;
         let stride = pdf::gray_stride(image.width) as usize;
         let mut padded = vec![0xffu8; stride * image.height as usize];
-        for (dst, src) in padded.chunks_mut(stride).zip(pixels.chunks(image.width as usize)) {
+        for (dst, src) in padded
+            .chunks_mut(stride)
+            .zip(pixels.chunks(image.width as usize))
+        {
             dst[..src.len()].copy_from_slice(src);
         }
         pixels.clear();
-        let bitmap = PdfBitmap::from_bytes(width, height, PdfBitmapFormat::Gray, &mut padded).map_err(pdfium_error)?;
+        let bitmap = PdfBitmap::from_bytes(width, height, PdfBitmapFormat::Gray, &mut padded)
+            .map_err(pdfium_error)?;
         let mut object = PdfPageImageObject::new(&document).map_err(pdfium_error)?;
         object.set_bitmap(&bitmap).map_err(pdfium_error)?;
         object.scale(A4.0, A4.1).map_err(pdfium_error)?;
-        let mut page = document.pages_mut().create_page_at_end(PdfPagePaperSize::a4()).map_err(pdfium_error)?;
-        page.objects_mut().add_image_object(object).map_err(pdfium_error)?;
+        let mut page = document
+            .pages_mut()
+            .create_page_at_end(PdfPagePaperSize::a4())
+            .map_err(pdfium_error)?;
+        page.objects_mut()
+            .add_image_object(object)
+            .map_err(pdfium_error)?;
     }
     document.save_to_file(path).map_err(pdfium_error)
 }
@@ -281,7 +396,8 @@ fn write_scanned(path: &Path, spec: &SampleSpec) -> Result<(), SampleError> {
         .collect::<Result<_, SampleError>>()?;
     let mut writer = ImagePdfWriter::create(path)?;
     for number in 1..=spec.pages {
-        let (width, height, data) = &compressed[((number - 1) % DISTINCT_PAGES) as usize % compressed.len()];
+        let (width, height, data) =
+            &compressed[((number - 1) % DISTINCT_PAGES) as usize % compressed.len()];
         writer.add_page(A4.0, A4.1, *width, *height, data)?;
     }
     writer.finish()
@@ -290,7 +406,9 @@ fn write_scanned(path: &Path, spec: &SampleSpec) -> Result<(), SampleError> {
 /// Flate-compresses image rows for a PDF stream.
 pub fn deflate(data: &[u8]) -> Result<Vec<u8>, SampleError> {
     let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
-    encoder.write_all(data).map_err(io("compressing a page image"))?;
+    encoder
+        .write_all(data)
+        .map_err(io("compressing a page image"))?;
     encoder.finish().map_err(io("compressing a page image"))
 }
 
@@ -310,15 +428,25 @@ impl ImagePdfWriter {
 
     pub fn create(path: &Path) -> Result<Self, SampleError> {
         let file = File::create(path).map_err(io(format!("creating {}", path.display())))?;
-        let mut writer =
-            Self { out: BufWriter::new(file), path: path.to_owned(), offset: 0, offsets: vec![0; 3], pages: Vec::new() };
+        let mut writer = Self {
+            out: BufWriter::new(file),
+            path: path.to_owned(),
+            offset: 0,
+            offsets: vec![0; 3],
+            pages: Vec::new(),
+        };
         writer.write(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")?;
-        writer.object(Self::CATALOG, format!("<< /Type /Catalog /Pages {} 0 R >>", Self::PAGES).as_bytes())?;
+        writer.object(
+            Self::CATALOG,
+            format!("<< /Type /Catalog /Pages {} 0 R >>", Self::PAGES).as_bytes(),
+        )?;
         Ok(writer)
     }
 
     fn write(&mut self, bytes: &[u8]) -> Result<(), SampleError> {
-        self.out.write_all(bytes).map_err(io(format!("writing {}", self.path.display())))?;
+        self.out
+            .write_all(bytes)
+            .map_err(io(format!("writing {}", self.path.display())))?;
         self.offset += bytes.len() as u64;
         Ok(())
     }
@@ -376,7 +504,11 @@ impl ImagePdfWriter {
 
     pub fn finish(mut self) -> Result<(), SampleError> {
         let kids: Vec<String> = self.pages.iter().map(|id| format!("{id} 0 R")).collect();
-        let tree = format!("<< /Type /Pages /Kids [{}] /Count {} >>", kids.join(" "), self.pages.len());
+        let tree = format!(
+            "<< /Type /Pages /Kids [{}] /Count {} >>",
+            kids.join(" "),
+            self.pages.len()
+        );
         self.object(Self::PAGES, tree.as_bytes())?;
         let xref_at = self.offset;
         let mut xref = format!("xref\n0 {}\n0000000000 65535 f \n", self.offsets.len());
@@ -389,7 +521,9 @@ impl ImagePdfWriter {
             Self::CATALOG
         ));
         self.write(xref.as_bytes())?;
-        self.out.flush().map_err(io(format!("writing {}", self.path.display())))
+        self.out
+            .flush()
+            .map_err(io(format!("writing {}", self.path.display())))
     }
 }
 
@@ -399,9 +533,18 @@ mod tests {
 
     #[test]
     fn page_texts_are_deterministic_and_cycle() {
-        assert_eq!(page_lines(SampleLanguage::English, 3), page_lines(SampleLanguage::English, 3));
-        assert_ne!(page_lines(SampleLanguage::English, 3), page_lines(SampleLanguage::English, 4));
-        assert_eq!(page_lines(SampleLanguage::Korean, 2), page_lines(SampleLanguage::Korean, 2 + DISTINCT_PAGES));
+        assert_eq!(
+            page_lines(SampleLanguage::English, 3),
+            page_lines(SampleLanguage::English, 3)
+        );
+        assert_ne!(
+            page_lines(SampleLanguage::English, 3),
+            page_lines(SampleLanguage::English, 4)
+        );
+        assert_eq!(
+            page_lines(SampleLanguage::Korean, 2),
+            page_lines(SampleLanguage::Korean, 2 + DISTINCT_PAGES)
+        );
         assert_eq!(page_lines(SampleLanguage::English, 1).len(), LINES_PER_PAGE);
         assert!(page_text(SampleLanguage::Korean, 1).starts_with("보고서 1쪽\n"));
     }

@@ -26,9 +26,13 @@ impl SourceLocation {
         let invalid = |e: String| RunnerError::InvalidOptions(format!("source {input:?}: {e}"));
         let lower = input.to_ascii_lowercase();
         if lower.starts_with("s3://") || lower.starts_with("file://") {
-            StorageUri::parse(input).map(SourceLocation::Storage).map_err(|e| invalid(e.to_string()))
+            StorageUri::parse(input)
+                .map(SourceLocation::Storage)
+                .map_err(|e| invalid(e.to_string()))
         } else if lower.starts_with("http://") || lower.starts_with("https://") {
-            url::Url::parse(input).map(SourceLocation::Url).map_err(|e| invalid(e.to_string()))
+            url::Url::parse(input)
+                .map(SourceLocation::Url)
+                .map_err(|e| invalid(e.to_string()))
         } else if input.is_empty() {
             Err(invalid("empty".into()))
         } else {
@@ -39,45 +43,82 @@ impl SourceLocation {
 
 fn storage_error(uri: &str, error: StorageError) -> RunnerError {
     if error.is_not_found() {
-        RunnerError::SourceNotFound { uri: uri.to_owned(), message: "no such object".into() }
+        RunnerError::SourceNotFound {
+            uri: uri.to_owned(),
+            message: "no such object".into(),
+        }
     } else if error.is_access_denied() {
-        RunnerError::SourceDenied { uri: uri.to_owned(), message: error.to_string() }
+        RunnerError::SourceDenied {
+            uri: uri.to_owned(),
+            message: error.to_string(),
+        }
     } else {
-        RunnerError::SourceTransient { uri: uri.to_owned(), message: error.to_string() }
+        RunnerError::SourceTransient {
+            uri: uri.to_owned(),
+            message: error.to_string(),
+        }
     }
 }
 
 fn local_error(path: &Path, error: std::io::Error) -> RunnerError {
     let uri = path.display().to_string();
     match error.kind() {
-        std::io::ErrorKind::NotFound => RunnerError::SourceNotFound { uri, message: "no such file".into() },
-        std::io::ErrorKind::PermissionDenied => RunnerError::SourceDenied { uri, message: error.to_string() },
-        _ => RunnerError::SourceTransient { uri, message: error.to_string() },
+        std::io::ErrorKind::NotFound => RunnerError::SourceNotFound {
+            uri,
+            message: "no such file".into(),
+        },
+        std::io::ErrorKind::PermissionDenied => RunnerError::SourceDenied {
+            uri,
+            message: error.to_string(),
+        },
+        _ => RunnerError::SourceTransient {
+            uri,
+            message: error.to_string(),
+        },
     }
 }
 
 /// Makes the source available as a local file under `workdir` and returns its path.
-pub async fn fetch(source: &SourceLocation, s3: &S3Config, workdir: &Path) -> Result<PathBuf, RunnerError> {
+pub async fn fetch(
+    source: &SourceLocation,
+    s3: &S3Config,
+    workdir: &Path,
+) -> Result<PathBuf, RunnerError> {
     let target = workdir.join("source.pdf");
     match source {
         SourceLocation::Path(path) => {
-            let meta = tokio::fs::metadata(path).await.map_err(|e| local_error(path, e))?;
+            let meta = tokio::fs::metadata(path)
+                .await
+                .map_err(|e| local_error(path, e))?;
             if !meta.is_file() {
-                return Err(RunnerError::SourceNotFound { uri: path.display().to_string(), message: "not a file".into() });
+                return Err(RunnerError::SourceNotFound {
+                    uri: path.display().to_string(),
+                    message: "not a file".into(),
+                });
             }
             Ok(path.clone())
         }
         SourceLocation::Storage(uri @ StorageUri::File { path }) => {
-            let meta = tokio::fs::metadata(path).await.map_err(|e| local_error(path, e))?;
+            let meta = tokio::fs::metadata(path)
+                .await
+                .map_err(|e| local_error(path, e))?;
             if !meta.is_file() {
-                return Err(RunnerError::SourceNotFound { uri: uri.to_string(), message: "not a file".into() });
+                return Err(RunnerError::SourceNotFound {
+                    uri: uri.to_string(),
+                    message: "not a file".into(),
+                });
             }
             Ok(path.clone())
         }
         SourceLocation::Storage(uri) => {
             let text = uri.to_string();
-            let (store, key) = Store::from_uri(uri, s3).await.map_err(|e| storage_error(&text, e))?;
-            store.download_to_file(&key, &target).await.map_err(|e| storage_error(&text, e))?;
+            let (store, key) = Store::from_uri(uri, s3)
+                .await
+                .map_err(|e| storage_error(&text, e))?;
+            store
+                .download_to_file(&key, &target)
+                .await
+                .map_err(|e| storage_error(&text, e))?;
             Ok(target)
         }
         SourceLocation::Url(url) => {
@@ -89,22 +130,38 @@ pub async fn fetch(source: &SourceLocation, s3: &S3Config, workdir: &Path) -> Re
 
 async fn download(url: &url::Url, target: &Path) -> Result<(), RunnerError> {
     let uri = url.to_string();
-    let transient = |message: String| RunnerError::SourceTransient { uri: uri.clone(), message };
+    let transient = |message: String| RunnerError::SourceTransient {
+        uri: uri.clone(),
+        message,
+    };
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(30))
         .read_timeout(Duration::from_secs(120))
         .build()
         .map_err(|e| transient(e.to_string()))?;
-    let response = client.get(url.clone()).send().await.map_err(|e| transient(e.to_string()))?;
+    let response = client
+        .get(url.clone())
+        .send()
+        .await
+        .map_err(|e| transient(e.to_string()))?;
     let status = response.status();
     if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
-        return Err(RunnerError::SourceDenied { uri, message: format!("HTTP {status}") });
+        return Err(RunnerError::SourceDenied {
+            uri,
+            message: format!("HTTP {status}"),
+        });
     }
-    if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS || status == reqwest::StatusCode::REQUEST_TIMEOUT {
+    if status.is_server_error()
+        || status == reqwest::StatusCode::TOO_MANY_REQUESTS
+        || status == reqwest::StatusCode::REQUEST_TIMEOUT
+    {
         return Err(transient(format!("HTTP {status}")));
     }
     if !status.is_success() {
-        return Err(RunnerError::SourceNotFound { uri, message: format!("HTTP {status}") });
+        return Err(RunnerError::SourceNotFound {
+            uri,
+            message: format!("HTTP {status}"),
+        });
     }
     let partial = target.with_extension("part");
     let io = |e: std::io::Error| RunnerError::io(format!("writing {}", partial.display()), e);
@@ -126,10 +183,22 @@ mod tests {
 
     #[test]
     fn sources_are_classified_by_scheme() {
-        assert!(matches!(SourceLocation::parse("s3://bucket/보고서.pdf"), Ok(SourceLocation::Storage(_))));
-        assert!(matches!(SourceLocation::parse("file:///tmp/a.pdf"), Ok(SourceLocation::Storage(_))));
-        assert!(matches!(SourceLocation::parse("https://example.com/a.pdf"), Ok(SourceLocation::Url(_))));
-        assert!(matches!(SourceLocation::parse("docs/a.pdf"), Ok(SourceLocation::Path(_))));
+        assert!(matches!(
+            SourceLocation::parse("s3://bucket/보고서.pdf"),
+            Ok(SourceLocation::Storage(_))
+        ));
+        assert!(matches!(
+            SourceLocation::parse("file:///tmp/a.pdf"),
+            Ok(SourceLocation::Storage(_))
+        ));
+        assert!(matches!(
+            SourceLocation::parse("https://example.com/a.pdf"),
+            Ok(SourceLocation::Url(_))
+        ));
+        assert!(matches!(
+            SourceLocation::parse("docs/a.pdf"),
+            Ok(SourceLocation::Path(_))
+        ));
         assert!(SourceLocation::parse("s3://").is_err());
         assert!(SourceLocation::parse("").is_err());
     }

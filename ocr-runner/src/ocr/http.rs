@@ -30,7 +30,13 @@ pub struct HttpOcrConfig {
 
 impl HttpOcrConfig {
     pub fn new(endpoint: url::Url, languages: Vec<String>) -> Self {
-        Self { endpoint, languages, timeout: Duration::from_secs(120), max_attempts: 5, initial_backoff: Duration::from_millis(500) }
+        Self {
+            endpoint,
+            languages,
+            timeout: Duration::from_secs(120),
+            max_attempts: 5,
+            initial_backoff: Duration::from_millis(500),
+        }
     }
 }
 
@@ -57,8 +63,15 @@ impl HttpOcr {
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(10)))
             .build()
-            .map_err(|e| OcrError::Server { endpoint: config.endpoint.to_string(), message: e.to_string() })?;
-        Ok(Self { client, config, handle })
+            .map_err(|e| OcrError::Server {
+                endpoint: config.endpoint.to_string(),
+                message: e.to_string(),
+            })?;
+        Ok(Self {
+            client,
+            config,
+            handle,
+        })
     }
 
     async fn post_with_retries(&self, png: Vec<u8>, dpi: f32) -> Result<ServerAnswer, OcrError> {
@@ -79,20 +92,40 @@ impl HttpOcr {
                 .await;
             match sent {
                 Ok(response) if response.status().is_success() => {
-                    return response.json::<ServerAnswer>().await.map_err(|e| OcrError::Server {
-                        endpoint: endpoint.clone(),
-                        message: format!("unreadable answer: {e}"),
-                    });
+                    return response
+                        .json::<ServerAnswer>()
+                        .await
+                        .map_err(|e| OcrError::Server {
+                            endpoint: endpoint.clone(),
+                            message: format!("unreadable answer: {e}"),
+                        });
                 }
                 Ok(response) => {
                     let status = response.status();
-                    let body: String = response.text().await.unwrap_or_default().chars().take(200).collect();
+                    let body: String = response
+                        .text()
+                        .await
+                        .unwrap_or_default()
+                        .chars()
+                        .take(200)
+                        .collect();
                     last = format!("HTTP {status}: {body}");
-                    if !(status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS) {
-                        return Err(OcrError::Rejected { endpoint, message: last });
+                    if !(status.is_server_error()
+                        || status == reqwest::StatusCode::TOO_MANY_REQUESTS)
+                    {
+                        return Err(OcrError::Rejected {
+                            endpoint,
+                            message: last,
+                        });
                     }
                 }
-                Err(e) => last = if e.is_timeout() { format!("timed out after {:?}", self.config.timeout) } else { e.to_string() },
+                Err(e) => {
+                    last = if e.is_timeout() {
+                        format!("timed out after {:?}", self.config.timeout)
+                    } else {
+                        e.to_string()
+                    }
+                }
             }
             tracing::warn!(attempt, error = %last, "OCR server request failed");
             if attempt < self.config.max_attempts {
@@ -100,16 +133,31 @@ impl HttpOcr {
                 backoff = backoff.saturating_mul(2);
             }
         }
-        Err(OcrError::Server { endpoint, message: format!("gave up after {} attempts: {last}", self.config.max_attempts) })
+        Err(OcrError::Server {
+            endpoint,
+            message: format!(
+                "gave up after {} attempts: {last}",
+                self.config.max_attempts
+            ),
+        })
     }
 }
 
 impl OcrEngine for HttpOcr {
     fn recognize(&mut self, image: &GrayImage<'_>) -> Result<OcrOutput, OcrError> {
         let png = encode_png(image).map_err(OcrError::Recognize)?;
-        let answer = self.handle.block_on(self.post_with_retries(png, image.dpi))?;
-        let confidence = answer.confidence.map(|c| c.clamp(0.0, 1.0)).or_else(|| mean_confidence(&answer.words));
-        Ok(OcrOutput { text: tidy_text(&answer.text), confidence, words: answer.words })
+        let answer = self
+            .handle
+            .block_on(self.post_with_retries(png, image.dpi))?;
+        let confidence = answer
+            .confidence
+            .map(|c| c.clamp(0.0, 1.0))
+            .or_else(|| mean_confidence(&answer.words));
+        Ok(OcrOutput {
+            text: tidy_text(&answer.text),
+            confidence,
+            words: answer.words,
+        })
     }
 }
 
@@ -122,13 +170,22 @@ pub fn encode_png(image: &GrayImage<'_>) -> Result<Vec<u8>, String> {
         encoder.set_depth(png::BitDepth::Eight);
         encoder.set_compression(png::Compression::Fast);
         let dpm = (image.dpi / 0.0254).round() as u32;
-        encoder.set_pixel_dims(Some(png::PixelDimensions { xppu: dpm, yppu: dpm, unit: png::Unit::Meter }));
+        encoder.set_pixel_dims(Some(png::PixelDimensions {
+            xppu: dpm,
+            yppu: dpm,
+            unit: png::Unit::Meter,
+        }));
         let mut writer = encoder.write_header().map_err(|e| e.to_string())?;
         let row = image.width as usize;
         let mut data = Vec::with_capacity(row * image.height as usize);
         for y in 0..image.height as usize {
             let start = y * image.stride as usize;
-            data.extend_from_slice(image.pixels.get(start..start + row).ok_or("image buffer too small")?);
+            data.extend_from_slice(
+                image
+                    .pixels
+                    .get(start..start + row)
+                    .ok_or("image buffer too small")?,
+            );
         }
         writer.write_image_data(&data).map_err(|e| e.to_string())?;
     }

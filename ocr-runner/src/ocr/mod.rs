@@ -31,7 +31,9 @@ pub struct OcrOutput {
 
 #[derive(Debug, thiserror::Error)]
 pub enum OcrError {
-    #[error("no Tesseract data for language {language:?} in {tessdata} (install tesseract-ocr-{language})")]
+    #[error(
+        "no Tesseract data for language {language:?} in {tessdata} (install tesseract-ocr-{language})"
+    )]
     LanguageUnavailable { language: String, tessdata: String },
     #[error("Tesseract could not start with languages {languages:?}")]
     Init { languages: String },
@@ -47,9 +49,10 @@ impl OcrError {
     pub fn reason(&self) -> FailureReason {
         match self {
             OcrError::LanguageUnavailable { .. } => FailureReason::InvalidSpec,
-            OcrError::Init { .. } | OcrError::Recognize(_) | OcrError::Server { .. } | OcrError::Rejected { .. } => {
-                FailureReason::Transient
-            }
+            OcrError::Init { .. }
+            | OcrError::Recognize(_)
+            | OcrError::Server { .. }
+            | OcrError::Rejected { .. } => FailureReason::Transient,
         }
     }
 }
@@ -63,13 +66,17 @@ pub trait OcrEngine: Send {
 /// so that engines that pad differently produce the same text.
 pub fn tidy_text(text: &str) -> String {
     let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
-    let end = lines.iter().rposition(|l| !l.is_empty()).map_or(0, |i| i + 1);
+    let end = lines
+        .iter()
+        .rposition(|l| !l.is_empty())
+        .map_or(0, |i| i + 1);
     lines[..end].join("\n")
 }
 
 /// Mean of word confidences, `None` for no words.
 pub fn mean_confidence(words: &[Word]) -> Option<f32> {
-    (!words.is_empty()).then(|| words.iter().map(|w| w.confidence).sum::<f32>() / words.len() as f32)
+    (!words.is_empty())
+        .then(|| words.iter().map(|w| w.confidence).sum::<f32>() / words.len() as f32)
 }
 
 #[cfg(test)]
@@ -85,7 +92,11 @@ mod tests {
 
     #[test]
     fn mean_of_word_confidences() {
-        let w = |c| Word { text: "w".into(), bbox: [0, 0, 1, 1], confidence: c };
+        let w = |c| Word {
+            text: "w".into(),
+            bbox: [0, 0, 1, 1],
+            confidence: c,
+        };
         assert_eq!(mean_confidence(&[]), None);
         assert_eq!(mean_confidence(&[w(0.5), w(1.0)]), Some(0.75));
     }

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use pdfx_crd::result::Word;
 use tesseract_plumbing::TessBaseApi;
 use tesseract_plumbing::tesseract_sys::{
-    TessPageSegMode, TessPageSegMode_PSM_AUTO, TessPageSegMode_PSM_SINGLE_BLOCK, TessPageSegMode_PSM_SINGLE_COLUMN,
+    TessPageSegMode, TessPageSegMode_PSM_AUTO, TessPageSegMode_PSM_SINGLE_BLOCK,
+    TessPageSegMode_PSM_SINGLE_COLUMN,
 };
 
 use super::{GrayImage, OcrEngine, OcrError, OcrOutput, mean_confidence, tidy_text};
@@ -41,7 +42,11 @@ impl Segmentation {
     /// Korean needs column-wise segmentation (full layout analysis splits
     /// Hangul lines into fragments); other scripts do best with full analysis.
     pub fn default_for(languages: &[String]) -> Self {
-        if languages.iter().any(|l| is_cjk(l)) { Segmentation::SingleColumn } else { Segmentation::Auto }
+        if languages.iter().any(|l| is_cjk(l)) {
+            Segmentation::SingleColumn
+        } else {
+            Segmentation::Auto
+        }
     }
 }
 
@@ -52,7 +57,8 @@ fn is_cjk(language: &str) -> bool {
 
 /// The tessdata folder: `$TESSDATA_PREFIX` when set, else Debian's.
 pub fn tessdata_dir() -> PathBuf {
-    std::env::var_os("TESSDATA_PREFIX").map_or_else(|| PathBuf::from(DEBIAN_TESSDATA), PathBuf::from)
+    std::env::var_os("TESSDATA_PREFIX")
+        .map_or_else(|| PathBuf::from(DEBIAN_TESSDATA), PathBuf::from)
 }
 
 /// Fails with a precise error when a language has no model, before any engine
@@ -75,14 +81,21 @@ pub struct Tesseract {
 }
 
 impl Tesseract {
-    pub fn new(tessdata: &Path, languages: &[String], segmentation: Segmentation) -> Result<Self, OcrError> {
+    pub fn new(
+        tessdata: &Path,
+        languages: &[String],
+        segmentation: Segmentation,
+    ) -> Result<Self, OcrError> {
         check_languages(tessdata, languages)?;
         let joined = languages.join("+");
-        let init = || OcrError::Init { languages: joined.clone() };
+        let init = || OcrError::Init {
+            languages: joined.clone(),
+        };
         let datapath = CString::new(tessdata.as_os_str().as_encoded_bytes()).map_err(|_| init())?;
         let language = CString::new(joined.as_str()).map_err(|_| init())?;
         let mut api = TessBaseApi::create();
-        api.init_2(Some(&datapath), Some(&language)).map_err(|_| init())?;
+        api.init_2(Some(&datapath), Some(&language))
+            .map_err(|_| init())?;
         // Keeps the spaces Tesseract sees between words; Korean and tables rely on them.
         let name = CString::new("preserve_interword_spaces").map_err(|_| init())?;
         let value = CString::new("1").map_err(|_| init())?;
@@ -93,17 +106,29 @@ impl Tesseract {
 
 impl OcrEngine for Tesseract {
     fn recognize(&mut self, image: &GrayImage<'_>) -> Result<OcrOutput, OcrError> {
-        let dims = |v: u32| i32::try_from(v).map_err(|_| OcrError::Recognize(format!("image dimension {v} too large")));
-        let (width, height, stride) = (dims(image.width)?, dims(image.height)?, dims(image.stride)?);
-        if (stride as usize).checked_mul(height as usize).is_none_or(|n| n > image.pixels.len()) {
-            return Err(OcrError::Recognize("image buffer smaller than its dimensions".into()));
+        let dims = |v: u32| {
+            i32::try_from(v)
+                .map_err(|_| OcrError::Recognize(format!("image dimension {v} too large")))
+        };
+        let (width, height, stride) =
+            (dims(image.width)?, dims(image.height)?, dims(image.stride)?);
+        if (stride as usize)
+            .checked_mul(height as usize)
+            .is_none_or(|n| n > image.pixels.len())
+        {
+            return Err(OcrError::Recognize(
+                "image buffer smaller than its dimensions".into(),
+            ));
         }
         self.api.set_page_seg_mode(self.segmentation.psm());
         self.api
             .set_image(image.pixels, width, height, 1, stride)
             .map_err(|e| OcrError::Recognize(format!("{e:?}")))?;
-        self.api.set_source_resolution(image.dpi.round().max(1.0) as i32);
-        self.api.recognize().map_err(|_| OcrError::Recognize("Tesseract could not recognise the page".into()))?;
+        self.api
+            .set_source_resolution(image.dpi.round().max(1.0) as i32);
+        self.api
+            .recognize()
+            .map_err(|_| OcrError::Recognize("Tesseract could not recognise the page".into()))?;
         let text = self
             .api
             .get_utf8_text()
@@ -119,7 +144,11 @@ impl OcrEngine for Tesseract {
             .to_string_lossy()
             .into_owned();
         let words = parse_tsv_words(&tsv);
-        Ok(OcrOutput { text: tidy_text(&text), confidence: mean_confidence(&words), words })
+        Ok(OcrOutput {
+            text: tidy_text(&text),
+            confidence: mean_confidence(&words),
+            words,
+        })
     }
 }
 
@@ -142,7 +171,12 @@ pub fn parse_tsv_words(tsv: &str) -> Vec<Word> {
             let clamp = |v: i64| u32::try_from(v.max(0)).unwrap_or(u32::MAX);
             Some(Word {
                 text: text.to_owned(),
-                bbox: [clamp(left), clamp(top), clamp(left + width), clamp(top + height)],
+                bbox: [
+                    clamp(left),
+                    clamp(top),
+                    clamp(left + width),
+                    clamp(top + height),
+                ],
                 confidence: (confidence / 100.0).clamp(0.0, 1.0),
             })
         })
@@ -171,14 +205,22 @@ mod tests {
     #[test]
     fn korean_gets_column_segmentation() {
         let langs = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(Segmentation::default_for(&langs(&["kor", "eng"])), Segmentation::SingleColumn);
-        assert_eq!(Segmentation::default_for(&langs(&["eng"])), Segmentation::Auto);
+        assert_eq!(
+            Segmentation::default_for(&langs(&["kor", "eng"])),
+            Segmentation::SingleColumn
+        );
+        assert_eq!(
+            Segmentation::default_for(&langs(&["eng"])),
+            Segmentation::Auto
+        );
     }
 
     #[test]
     fn missing_language_data_is_a_clear_error() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let err = check_languages(dir.path(), &["kor".to_string()]);
-        assert!(matches!(err, Err(OcrError::LanguageUnavailable { ref language, .. }) if language == "kor"));
+        assert!(
+            matches!(err, Err(OcrError::LanguageUnavailable { ref language, .. }) if language == "kor")
+        );
     }
 }

@@ -1,0 +1,14 @@
+//! pdfx-gateway: the REST API in front of pdfx (DESIGN.md §8).
+//!
+//! A placeholder until the gateway is built: it says so and exits non-zero,
+//! so nothing mistakes it for a working API.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    eprintln!(
+        "usage: pdfx-gateway\n\nThe REST gateway (POST /extract/pdf, GET /extract/status/{{task_id}}) is not \
+         built yet; this binary only reserves its place in the workspace."
+    );
+    ExitCode::from(2)
+}

@@ -1,0 +1,412 @@
+//! The controller shell: reads the resource, its Job, its pods and its progress,
+//! asks [`crate::decide`] what to do, and does it. Every write is a plain create
+//! or delete, a JSON merge patch on `/status`, or the finalizer helper's JSON
+//! patch; `spec` is never written (GitOps tools would see drift).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams, PropagationPolicy};
+use kube::runtime::controller::{Action as ControllerAction, Controller};
+use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
+use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
+use kube::{Api, Client, Resource, ResourceExt};
+use pdfx_crd::layout::ExtractionLayout;
+use pdfx_crd::result::{ProgressDocument, Summary};
+use pdfx_crd::{PdfExtraction, ResultSummary, Source};
+use pdfx_storage::{S3Config, StorageUri, Store as ObjectStore};
+use serde::Deserialize;
+use tokio::sync::Mutex;
+
+use crate::config::OperatorConfig;
+use crate::decide::{self, Action, Admission, Candidate, Observed, Plan};
+use crate::job::{self, EXTRACTION_UID_LABEL, MANAGED_BY};
+use crate::metrics::Metrics;
+use crate::observe::{self, JobObservation};
+
+/// Finalizer that lets the operator delete what it created before the resource goes.
+pub const FINALIZER: &str = "pdfx.dev/cleanup";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("finalizer: {0}")]
+    Finalizer(Box<kube::runtime::finalizer::Error<Error>>),
+    #[error("building the Job: {0}")]
+    Job(#[from] job::JobError),
+    #[error("storage: {0}")]
+    Storage(#[from] pdfx_storage::StorageError),
+    #[error("serialising: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+impl Error {
+    /// Short label for metrics and logs.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Error::Kube(_) => "kube",
+            Error::Finalizer(_) => "finalizer",
+            Error::Job(_) => "job",
+            Error::Storage(_) => "storage",
+            Error::Json(_) => "json",
+        }
+    }
+}
+
+/// Shared state of every reconcile.
+pub struct Context {
+    pub client: Client,
+    pub config: OperatorConfig,
+    pub s3: S3Config,
+    pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
+    /// The controller's cache of every PdfExtraction, for admission.
+    pub store: Store<PdfExtraction>,
+    /// Serialises admission decisions; holds slots granted but not yet visible in `store`.
+    admissions: Mutex<HashMap<String, (u32, Instant)>>,
+    /// When each running extraction's progress was last read (throttle).
+    progress_reads: std::sync::Mutex<HashMap<String, Instant>>,
+}
+
+impl Context {
+    pub fn new(client: Client, config: OperatorConfig, s3: S3Config, store: Store<PdfExtraction>, metrics: Arc<Metrics>) -> Self {
+        let reporter = Reporter { controller: "pdfx-operator".into(), instance: std::env::var("POD_NAME").ok() };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            config,
+            s3,
+            metrics,
+            store,
+            admissions: Mutex::new(HashMap::new()),
+            progress_reads: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+fn key_of(resource: &PdfExtraction) -> String {
+    format!("{}/{}", resource.namespace().unwrap_or_default(), resource.name_any())
+}
+
+/// Runs the controller until shutdown.
+pub async fn run(client: Client, config: OperatorConfig, s3: S3Config, namespace: Option<String>, metrics: Arc<Metrics>) {
+    let extractions: Api<PdfExtraction> = match &namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let jobs: Api<Job> = match &namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let pods: Api<Pod> = match &namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let managed = format!("app.kubernetes.io/managed-by={MANAGED_BY}");
+    let controller = Controller::new(extractions, watcher::Config::default().any_semantic());
+    let context = Arc::new(Context::new(client, config, s3, controller.store(), metrics.clone()));
+    controller
+        .owns(jobs, watcher::Config::default().labels(&managed))
+        .watches(pods, watcher::Config::default().labels(&managed), |pod: Pod| {
+            let namespace = pod.namespace();
+            pod.labels().get(job::EXTRACTION_NAME_LABEL).map(|name| {
+                let reference = ObjectRef::new(name);
+                match namespace {
+                    Some(ns) => reference.within(&ns),
+                    None => reference,
+                }
+            })
+        })
+        .shutdown_on_signal()
+        .run(reconcile, error_policy, context)
+        .for_each(|outcome| {
+            let metrics = metrics.clone();
+            async move {
+                match outcome {
+                    Ok((object, _)) => tracing::debug!(%object, "reconciled"),
+                    Err(e) => {
+                        metrics.controller_errors.inc();
+                        tracing::warn!(error = %e, "controller error");
+                    }
+                }
+            }
+        })
+        .await;
+}
+
+fn error_policy(resource: Arc<PdfExtraction>, error: &Error, context: Arc<Context>) -> ControllerAction {
+    context.metrics.reconcile_errors.with_label_values(&[error.label()]).inc();
+    tracing::warn!(extraction = %key_of(&resource), error = %error, "reconcile failed; retrying");
+    ControllerAction::requeue(Duration::from_secs(5))
+}
+
+async fn reconcile(resource: Arc<PdfExtraction>, context: Arc<Context>) -> Result<ControllerAction, Error> {
+    let started = Instant::now();
+    context.metrics.reconciles.inc();
+    let namespace = resource.namespace().unwrap_or_default();
+    let api: Api<PdfExtraction> = Api::namespaced(context.client.clone(), &namespace);
+    let span = tracing::info_span!("reconcile", extraction = %key_of(&resource));
+    let _guard = span.enter();
+    let result = finalizer(&api, FINALIZER, resource, |event| async {
+        match event {
+            Finalizer::Apply(resource) => apply(resource, &context).await,
+            Finalizer::Cleanup(resource) => cleanup(resource, &context).await,
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)));
+    context.metrics.reconcile_duration.observe(started.elapsed().as_secs_f64());
+    result
+}
+
+async fn apply(resource: Arc<PdfExtraction>, context: &Context) -> Result<ControllerAction, Error> {
+    let config = &context.config;
+    let now = Timestamp::now();
+    let namespace = resource.namespace().unwrap_or_default();
+    let status = resource.status.clone().unwrap_or_default();
+    let current = status.attempts.last().filter(|a| a.outcome == pdfx_crd::AttemptOutcome::Running).cloned();
+
+    let mut job_observation = None;
+    let mut progress = None;
+    let mut stored_result = None;
+    if let Some(attempt) = &current {
+        let jobs: Api<Job> = Api::namespaced(context.client.clone(), &namespace);
+        if let Some(job) = jobs.get_opt(&attempt.job_name).await? {
+            let pods: Api<Pod> = Api::namespaced(context.client.clone(), &namespace);
+            let selector = format!("job-name={}", attempt.job_name);
+            let pod_list = pods.list(&ListParams::default().labels(&selector)).await?.items;
+            let observation = observe::observe(&job, &pod_list);
+            match &observation {
+                JobObservation::Running { .. } if progress_due(context, &resource) => {
+                    progress = read_progress(&resource, context).await;
+                }
+                JobObservation::Succeeded { message: None, .. } => {
+                    stored_result = read_result_summary(&resource, context).await;
+                }
+                _ => {}
+            }
+            job_observation = Some(observation);
+        }
+    }
+
+    let admission = if decide::needs_slot(&resource, now, config) { admit(&resource, context, now).await } else { Admission::Denied { running: 0 } };
+    let observed = Observed { resource: &resource, job: job_observation, progress, stored_result, admission, now };
+    let plan = decide::plan(&observed, config);
+    execute(&resource, plan, context).await
+}
+
+/// Grants a slot if the oldest-first queue allows, remembering it until the
+/// cache shows the started attempt.
+async fn admit(resource: &PdfExtraction, context: &Context, now: Timestamp) -> Admission {
+    let mut reserved = context.admissions.lock().await;
+    let key = key_of(resource);
+    let cached = context.store.state();
+    reserved.retain(|k, (attempt, at)| {
+        let visible = cached.iter().any(|r| &key_of(r) == k && r.status.as_ref().is_some_and(|s| s.attempts.len() as u32 >= *attempt));
+        !visible && at.elapsed() < Duration::from_secs(60)
+    });
+    let mut candidates: Vec<Candidate> = cached
+        .iter()
+        .filter(|r| key_of(r) != key)
+        .map(|r| {
+            let k = key_of(r);
+            Candidate {
+                holds_slot: decide::holds_slot(r) || reserved.contains_key(&k),
+                wants_slot: decide::needs_slot(r, now, &context.config),
+                created: r.metadata.creation_timestamp.as_ref().map(|t| t.0),
+                key: k,
+            }
+        })
+        .collect();
+    candidates.push(Candidate {
+        key: key.clone(),
+        created: resource.metadata.creation_timestamp.as_ref().map(|t| t.0),
+        holds_slot: false,
+        wants_slot: true,
+    });
+    let admission = decide::admit(&candidates, &key, context.config.max_concurrent_jobs);
+    let running = candidates.iter().filter(|c| c.holds_slot).count();
+    context.metrics.running_jobs.set(running as i64);
+    context.metrics.queued.set(candidates.iter().filter(|c| c.wants_slot && !c.holds_slot).count() as i64);
+    if admission == Admission::Granted {
+        let next = resource.status.as_ref().map_or(0, |s| s.attempts.len() as u32) + 1;
+        reserved.insert(key, (next, Instant::now()));
+    }
+    admission
+}
+
+fn progress_due(context: &Context, resource: &PdfExtraction) -> bool {
+    let Ok(mut reads) = context.progress_reads.lock() else { return true };
+    let key = key_of(resource);
+    match reads.get(&key) {
+        Some(at) if at.elapsed() < context.config.progress_interval => false,
+        _ => {
+            reads.insert(key, Instant::now());
+            true
+        }
+    }
+}
+
+/// The store and layout of an extraction's output.
+async fn output_of(resource: &PdfExtraction, context: &Context) -> Result<(ObjectStore, ExtractionLayout), Error> {
+    let uri = StorageUri::parse(&job::output_uri(resource, &context.config)?)?;
+    let (store, prefix) = ObjectStore::from_uri(&uri, &context.s3).await?;
+    Ok((store, ExtractionLayout::new(&prefix)))
+}
+
+async fn read_progress(resource: &PdfExtraction, context: &Context) -> Option<ProgressDocument> {
+    let (store, layout) = output_of(resource, context).await.ok()?;
+    match store.get_bytes(&layout.progress(), 64 * 1024).await {
+        Ok(bytes) => serde_json::from_slice(&bytes).ok(),
+        Err(e) if e.is_not_found() => None,
+        Err(e) => {
+            tracing::debug!(error = %e, "progress not readable");
+            None
+        }
+    }
+}
+
+/// The summary at the end of `result.json`, read as a stream so that a result
+/// of any size is never held in memory.
+async fn read_result_summary(resource: &PdfExtraction, context: &Context) -> Option<ResultSummary> {
+    #[derive(Deserialize)]
+    struct SummaryOnly {
+        summary: Summary,
+    }
+    let (store, layout) = output_of(resource, context).await.ok()?;
+    let key = layout.result_json();
+    let object = store.get(&key).await.ok()?;
+    let location = store.uri_for(&key).ok()?.to_string();
+    let reader = tokio_util::io::SyncIoBridge::new(object.into_reader());
+    let parsed = tokio::task::spawn_blocking(move || serde_json::from_reader::<_, SummaryOnly>(std::io::BufReader::new(reader)))
+        .await
+        .ok()?
+        .ok()?;
+    Some(parsed.summary.to_status(location))
+}
+
+async fn execute(resource: &PdfExtraction, plan: Plan, context: &Context) -> Result<ControllerAction, Error> {
+    let namespace = resource.namespace().unwrap_or_default();
+    match &plan.action {
+        Action::CreateJob { attempt, memory } => {
+            let job = job::desired_job(resource, *attempt, memory, &context.config)?;
+            let jobs: Api<Job> = Api::namespaced(context.client.clone(), &namespace);
+            match jobs.create(&PostParams::default(), &job).await {
+                Ok(_) => {
+                    context.metrics.jobs_created.inc();
+                    if *attempt > 1 {
+                        context.metrics.retries.inc();
+                    }
+                }
+                Err(kube::Error::Api(e)) if e.reason == "AlreadyExists" => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Action::DeleteResource => {
+            let api: Api<PdfExtraction> = Api::namespaced(context.client.clone(), &namespace);
+            match api.delete(&resource.name_any(), &DeleteParams::default()).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(e)) if e.code == 404 => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Action::Nothing => {}
+    }
+
+    let current = resource.status.clone().unwrap_or_default();
+    if plan.status != current {
+        let api: Api<PdfExtraction> = Api::namespaced(context.client.clone(), &namespace);
+        let patch = serde_json::json!({"status": plan.status});
+        api.patch_status(&resource.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
+        if plan.status.phase != current.phase
+            && let Some(phase) = plan.status.phase
+        {
+            tracing::info!(?phase, attempt = plan.status.current_attempt, "phase changed");
+            if phase.is_terminal() {
+                record_outcome(&plan, context);
+            }
+        }
+    }
+
+    let reference = resource.object_ref(&());
+    for event in &plan.events {
+        let published = context
+            .recorder
+            .publish(
+                &KubeEvent {
+                    type_: if event.warning { EventType::Warning } else { EventType::Normal },
+                    reason: event.reason.into(),
+                    note: Some(event.note.chars().take(1000).collect()),
+                    action: "Reconcile".into(),
+                    secondary: None,
+                },
+                &reference,
+            )
+            .await;
+        if let Err(e) = published {
+            tracing::warn!(error = %e, reason = event.reason, "could not record an event");
+        }
+    }
+
+    Ok(match plan.requeue {
+        Some(after) => ControllerAction::requeue(after),
+        None => ControllerAction::await_change(),
+    })
+}
+
+fn record_outcome(plan: &Plan, context: &Context) {
+    let status = &plan.status;
+    let outcome = match &status.error {
+        Some(error) => error.reason.as_str(),
+        None => "Succeeded",
+    };
+    context.metrics.finished.with_label_values(&[outcome]).inc();
+    if let (Some(start), Some(end)) = (&status.start_time, &status.completion_time) {
+        let seconds = end.0.duration_since(start.0).as_secs_f64();
+        context.metrics.extraction_duration.observe(seconds.max(0.0));
+    }
+    context.metrics.attempts.observe(status.attempts.len() as f64);
+}
+
+/// Deletes what pdfx created for the extraction: its Jobs (and their pods),
+/// its result objects, and the gateway's upload. A user's own source object
+/// (`spec.source.s3`) is never touched.
+async fn cleanup(resource: Arc<PdfExtraction>, context: &Context) -> Result<ControllerAction, Error> {
+    let namespace = resource.namespace().unwrap_or_default();
+    if let Some(uid) = resource.uid() {
+        let jobs: Api<Job> = Api::namespaced(context.client.clone(), &namespace);
+        let selector = format!("{EXTRACTION_UID_LABEL}={uid}");
+        let params = DeleteParams { propagation_policy: Some(PropagationPolicy::Background), ..DeleteParams::default() };
+        for job in jobs.list(&ListParams::default().labels(&selector)).await?.items {
+            match jobs.delete(&job.name_any(), &params).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(e)) if e.code == 404 => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    let (store, layout) = output_of(&resource, context).await?;
+    store.delete_prefix(&layout.pages_prefix()).await.or_else(ignore_missing_prefix)?;
+    for key in [layout.progress(), layout.result_json(), layout.result_txt(), layout.checkpoint()] {
+        store.delete(&key).await?;
+    }
+    if let Source::Storage(object) = &resource.spec.source {
+        let uri = StorageUri::parse(&job::storage_join(&context.config.storage_url, &object.key))?;
+        let (source_store, key) = ObjectStore::from_uri(&uri, &context.s3).await?;
+        source_store.delete(&key).await?;
+    }
+    tracing::info!("cleaned up the Jobs and objects of the extraction");
+    Ok(ControllerAction::await_change())
+}
+
+fn ignore_missing_prefix(error: pdfx_storage::StorageError) -> Result<usize, pdfx_storage::StorageError> {
+    if error.is_not_found() { Ok(0) } else { Err(error) }
+}

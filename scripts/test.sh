@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The full test suite: installs what it needs (idempotent), then formatting,
+# lints and every test of the workspace. This is what CI runs.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+bash scripts/install-deps.sh
+
+# Tesseract's OpenMP threads cost ~5x the CPU per page on 2 cores; the runner
+# sets this itself, and test binaries that load Tesseract in-process need it too.
+export OMP_THREAD_LIMIT=1
+export PDFIUM_LIBRARY_PATH="$root/.pdfium/lib/libpdfium.so"
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== generated CRD is current"
+cargo run --quiet --locked -p pdfx-crd --bin crdgen | diff -u crds/pdfextraction.yaml - \
+  || { echo "crds/pdfextraction.yaml is stale: cargo run -p pdfx-crd --bin crdgen > crds/pdfextraction.yaml" >&2; exit 1; }
+echo "== tests"
+cargo nextest run --workspace --locked --no-fail-fast
+cargo test --workspace --locked --doc

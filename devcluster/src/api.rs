@@ -159,6 +159,8 @@ pub struct Inner {
     pub gc_wake: tokio::sync::Notify,
     /// Configuration.
     pub config: Config,
+    /// Requests answered over HTTP, by kind.
+    pub requests: crate::stats::RequestStats,
 }
 
 /// A handle to the emulated API server (cheap to clone).
@@ -287,6 +289,7 @@ impl ApiServer {
             patterns: PatternCache::default(),
             gc_wake: tokio::sync::Notify::new(),
             config,
+            requests: crate::stats::RequestStats::default(),
         }));
         server.bootstrap();
         Ok(server)

@@ -58,7 +58,8 @@ impl Default for ExecutorConfig {
                 "LANG",
                 "RUST_LOG",
                 "LD_LIBRARY_PATH",
-                "PDFIUM_LIB_PATH",
+                "PDFIUM_LIBRARY_PATH",
+                "OMP_THREAD_LIMIT",
                 "TESSDATA_PREFIX",
             ]
             .iter()
@@ -316,6 +317,54 @@ fn elapsed_since(ts: &str) -> Option<i64> {
 }
 
 impl Executor {
+    /// Variables of one `envFrom` entry: every key of the named Secret (base64
+    /// `data` decoded, `stringData` as is) or ConfigMap, with the optional prefix.
+    /// A missing optional source contributes nothing; a missing required one too,
+    /// with a warning (a kubelet would keep the pod from starting).
+    fn env_from(&self, ns: &str, source: &Value) -> Vec<(String, String)> {
+        use base64::Engine as _;
+        let prefix = source["prefix"].as_str().unwrap_or("");
+        let (resource, reference, decode) = if source.get("secretRef").is_some() {
+            ("secrets", &source["secretRef"], true)
+        } else if source.get("configMapRef").is_some() {
+            ("configmaps", &source["configMapRef"], false)
+        } else {
+            return Vec::new();
+        };
+        let Some(name) = reference["name"].as_str() else {
+            return Vec::new();
+        };
+        let object = self
+            .server
+            .resource("", "v1", resource)
+            .and_then(|ri| self.server.get(&ri, ns, name).ok());
+        let Some(object) = object else {
+            if reference["optional"].as_bool() != Some(true) {
+                tracing::warn!(ns, name, resource, "envFrom source not found");
+            }
+            return Vec::new();
+        };
+        let mut vars = Vec::new();
+        for (key, value) in object["data"].as_object().into_iter().flatten() {
+            let Some(text) = value.as_str() else { continue };
+            let value = if decode {
+                match base64::engine::general_purpose::STANDARD.decode(text) {
+                    Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+                    Err(_) => continue,
+                }
+            } else {
+                text.to_owned()
+            };
+            vars.push((format!("{prefix}{key}"), value));
+        }
+        for (key, value) in object["stringData"].as_object().into_iter().flatten() {
+            if let Some(text) = value.as_str() {
+                vars.push((format!("{prefix}{key}"), text.to_owned()));
+            }
+        }
+        vars
+    }
+
     /// A new executor over a server.
     pub fn new(server: ApiServer, config: ExecutorConfig) -> Self {
         let jobs = server.resource("batch", "v1", "jobs");
@@ -755,6 +804,10 @@ impl Executor {
             TERMINATION_ENV.into(),
             term_path.to_string_lossy().to_string(),
         ));
+        // envFrom first, so that `env` entries override them, as the kubelet does.
+        for source in container["envFrom"].as_array().into_iter().flatten() {
+            env.extend(self.env_from(&ns, source));
+        }
         for e in container["env"].as_array().into_iter().flatten() {
             let Some(k) = e["name"].as_str() else {
                 continue;

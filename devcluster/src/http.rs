@@ -117,8 +117,12 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let path = uri.path().to_string();
+    let watch = uri.query().is_some_and(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .any(|(k, v)| k == "watch" && (v == "true" || v == "1"))
+    });
     let span = tracing::debug_span!("request", %method, %path);
-    match dispatch(&server, &method, &uri, &headers, body)
+    let response = match dispatch(&server, &method, &uri, &headers, body)
         .instrument(span)
         .await
     {
@@ -127,7 +131,12 @@ async fn handle(
             tracing::debug!(code = e.code(), error = %e, "request failed");
             error_response(&e)
         }
-    }
+    };
+    server
+        .0
+        .requests
+        .record(method.as_str(), &path, watch, response.status().as_u16());
+    response
 }
 
 fn header_str(headers: &HeaderMap, name: header::HeaderName) -> &str {

@@ -19,6 +19,7 @@ pub mod persist;
 pub mod registry;
 pub mod schema;
 pub mod selectors;
+pub mod stats;
 pub mod store;
 pub mod table;
 pub mod watch;

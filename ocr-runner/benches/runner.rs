@@ -32,7 +32,11 @@ struct Options {
 }
 
 fn options() -> Options {
-    let mut options = Options { ocr_pages: 40, text_pages: 1000, rss_pages: vec![10, 1000] };
+    let mut options = Options {
+        ocr_pages: 40,
+        text_pages: 1000,
+        rss_pages: vec![10, 1000],
+    };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < args.len() {
@@ -40,7 +44,9 @@ fn options() -> Options {
         match args[i].as_str() {
             "--ocr-pages" => options.ocr_pages = value.parse().unwrap(),
             "--text-pages" => options.text_pages = value.parse().unwrap(),
-            "--rss-pages" => options.rss_pages = value.split(',').map(|v| v.parse().unwrap()).collect(),
+            "--rss-pages" => {
+                options.rss_pages = value.split(',').map(|v| v.parse().unwrap()).collect()
+            }
             _ => {
                 i += 1;
                 continue;
@@ -55,7 +61,13 @@ fn options() -> Options {
 fn run_runner(pdf: &Path, out: &Path, workers: u32) -> (Duration, u64) {
     let started = Instant::now();
     let mut child = Command::new(RUNNER)
-        .args(["extract", pdf.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"])
+        .args([
+            "extract",
+            pdf.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ])
         .args(["--workers", &workers.to_string()])
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::null())
@@ -67,7 +79,12 @@ fn run_runner(pdf: &Path, out: &Path, workers: u32) -> (Duration, u64) {
         if let Ok(status) = std::fs::read_to_string(&status_path)
             && let Some(line) = status.lines().find(|l| l.starts_with("VmHWM:"))
         {
-            let kib: u64 = line.split_whitespace().nth(1).unwrap_or("0").parse().unwrap_or(0);
+            let kib: u64 = line
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("0")
+                .parse()
+                .unwrap_or(0);
             peak_kib = peak_kib.max(kib);
         }
         if let Some(status) = child.try_wait().unwrap() {
@@ -95,7 +112,9 @@ fn ceiling(pdf: &Path, pages: u32) -> Duration {
         images.push((buffer, layout));
     }
     let languages = vec!["eng".to_string()];
-    let engines: Vec<Tesseract> = (0..2).map(|_| Tesseract::new(&tessdata_dir(), &languages, Segmentation::Auto).unwrap()).collect();
+    let engines: Vec<Tesseract> = (0..2)
+        .map(|_| Tesseract::new(&tessdata_dir(), &languages, Segmentation::Auto).unwrap())
+        .collect();
     let next = AtomicUsize::new(0);
     let started = Instant::now();
     std::thread::scope(|scope| {
@@ -104,8 +123,16 @@ fn ceiling(pdf: &Path, pages: u32) -> Duration {
             scope.spawn(move || {
                 loop {
                     let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some((buffer, layout)) = images.get(i) else { break };
-                    let image = GrayImage { pixels: buffer, width: layout.width, height: layout.height, stride: layout.stride, dpi: 300.0 };
+                    let Some((buffer, layout)) = images.get(i) else {
+                        break;
+                    };
+                    let image = GrayImage {
+                        pixels: buffer,
+                        width: layout.width,
+                        height: layout.height,
+                        stride: layout.stride,
+                        dpi: 300.0,
+                    };
                     engine.recognize(&image).unwrap();
                 }
             });
@@ -116,28 +143,63 @@ fn ceiling(pdf: &Path, pages: u32) -> Duration {
 
 fn main() {
     if std::env::var_os("OMP_THREAD_LIMIT").is_none() {
-        let error = Command::new(std::env::current_exe().unwrap()).args(std::env::args_os().skip(1)).env("OMP_THREAD_LIMIT", "1").exec();
+        let error = Command::new(std::env::current_exe().unwrap())
+            .args(std::env::args_os().skip(1))
+            .env("OMP_THREAD_LIMIT", "1")
+            .exec();
         panic!("re-exec with OMP_THREAD_LIMIT=1 failed: {error}");
     }
     let options = options();
     let dir = tempfile::tempdir().unwrap();
     let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
 
-    println!("# pdfx-ocr-runner benchmark ({} cores)", std::thread::available_parallelism().map_or(1, |n| n.get()));
+    println!(
+        "# pdfx-ocr-runner benchmark ({} cores)",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
 
     let scan = dir.path().join("scan.pdf");
-    write_sample(&scan, &SampleSpec::new(options.ocr_pages, SampleKind::Scanned, SampleLanguage::English)).unwrap();
+    write_sample(
+        &scan,
+        &SampleSpec::new(
+            options.ocr_pages,
+            SampleKind::Scanned,
+            SampleLanguage::English,
+        ),
+    )
+    .unwrap();
     let (runner_time, runner_rss) = run_runner(&scan, &dir.path().join("out-ocr"), 2);
     let ceiling_time = ceiling(&scan, options.ocr_pages);
     let runner_rate = f64::from(options.ocr_pages) / runner_time.as_secs_f64();
     let ceiling_rate = f64::from(options.ocr_pages) / ceiling_time.as_secs_f64();
-    println!("ocr: {} image-only A4 pages at 300 DPI, eng, 2 workers", options.ocr_pages);
-    println!("  runner:  {runner_rate:.3} pages/s ({:.1} s wall, peak RSS {:.0} MiB)", runner_time.as_secs_f64(), mib(runner_rss));
-    println!("  ceiling: {ceiling_rate:.3} pages/s (Tesseract alone, 2 engines on pre-rendered pages, {:.1} s)", ceiling_time.as_secs_f64());
-    println!("  runner / ceiling = {:.3} (target >= 0.9)", runner_rate / ceiling_rate);
+    println!(
+        "ocr: {} image-only A4 pages at 300 DPI, eng, 2 workers",
+        options.ocr_pages
+    );
+    println!(
+        "  runner:  {runner_rate:.3} pages/s ({:.1} s wall, peak RSS {:.0} MiB)",
+        runner_time.as_secs_f64(),
+        mib(runner_rss)
+    );
+    println!(
+        "  ceiling: {ceiling_rate:.3} pages/s (Tesseract alone, 2 engines on pre-rendered pages, {:.1} s)",
+        ceiling_time.as_secs_f64()
+    );
+    println!(
+        "  runner / ceiling = {:.3} (target >= 0.9)",
+        runner_rate / ceiling_rate
+    );
 
     let text = dir.path().join("text.pdf");
-    write_sample(&text, &SampleSpec::new(options.text_pages, SampleKind::Text, SampleLanguage::English)).unwrap();
+    write_sample(
+        &text,
+        &SampleSpec::new(
+            options.text_pages,
+            SampleKind::Text,
+            SampleLanguage::English,
+        ),
+    )
+    .unwrap();
     let (text_time, text_rss) = run_runner(&text, &dir.path().join("out-text"), 1);
     println!(
         "text layer: {} born-digital pages: {:.0} pages/s end to end, checkpoints and result included ({:.2} s, peak RSS {:.0} MiB; target >= 250)",
@@ -150,15 +212,26 @@ fn main() {
     let mut peaks = Vec::new();
     for &pages in &options.rss_pages {
         let pdf = dir.path().join(format!("scan-{pages}.pdf"));
-        write_sample(&pdf, &SampleSpec::new(pages, SampleKind::Scanned, SampleLanguage::English)).unwrap();
+        write_sample(
+            &pdf,
+            &SampleSpec::new(pages, SampleKind::Scanned, SampleLanguage::English),
+        )
+        .unwrap();
         let (time, rss) = run_runner(&pdf, &dir.path().join(format!("out-rss-{pages}")), 2);
-        println!("peak RSS: {pages} image-only pages, 2 workers, 300 DPI: {:.0} MiB ({:.0} s)", mib(rss), time.as_secs_f64());
+        println!(
+            "peak RSS: {pages} image-only pages, 2 workers, 300 DPI: {:.0} MiB ({:.0} s)",
+            mib(rss),
+            time.as_secs_f64()
+        );
         peaks.push(rss);
         std::fs::remove_file(&pdf).ok();
     }
     if let (Some(first), Some(last)) = (peaks.first(), peaks.last())
         && peaks.len() > 1
     {
-        println!("  longest / shortest = {:.3} (target <= 1.15)", *last as f64 / *first as f64);
+        println!(
+            "  longest / shortest = {:.3} (target <= 1.15)",
+            *last as f64 / *first as f64
+        );
     }
 }

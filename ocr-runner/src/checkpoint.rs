@@ -142,20 +142,20 @@ impl Checkpoints {
         Ok(())
     }
 
-    /// Writes `progress.json` unless it was written less than a second ago;
-    /// `force` writes regardless (first and last update).
+    /// Writes `progress.json` unless it was written less than a second ago
+    /// (`force` writes regardless); returns whether it wrote.
     pub async fn write_progress(
         &mut self,
         done: u32,
         total: u32,
         force: bool,
-    ) -> Result<(), RunnerError> {
+    ) -> Result<bool, RunnerError> {
         if !force
             && self
                 .last_progress
                 .is_some_and(|t| t.elapsed() < PROGRESS_INTERVAL)
         {
-            return Ok(());
+            return Ok(false);
         }
         let document = ProgressDocument {
             pages_total: total,
@@ -172,7 +172,7 @@ impl Checkpoints {
             )
             .await?;
         self.last_progress = Some(Instant::now());
-        Ok(())
+        Ok(true)
     }
 
     async fn read_page(&self, page: u32) -> Result<PageResult, RunnerError> {

@@ -267,17 +267,38 @@ pub async fn extract(
             pipeline::run(&mut pdf, &todo, &options, factory, tx)
         });
         let mut consumed: Result<(), RunnerError> = Ok(());
-        while let Some(page) = rx.recv().await {
-            if let Err(e) = checkpoints.write_page(&page).await {
-                consumed = Err(e);
-                break;
-            }
-            finished += 1;
-            tracing::debug!(page = page.page, method = ?page.method, "page done");
-            on_progress(finished, total);
-            if let Err(e) = checkpoints.write_progress(finished, total, false).await {
-                consumed = Err(e);
-                break;
+        // A page finished within a second of the last progress write is written
+        // at the next tick, so progress never lags behind a slow page.
+        let interval = crate::checkpoint::PROGRESS_INTERVAL;
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut unwritten = false;
+        loop {
+            tokio::select! {
+                page = rx.recv() => {
+                    let Some(page) = page else { break };
+                    if let Err(e) = checkpoints.write_page(&page).await {
+                        consumed = Err(e);
+                        break;
+                    }
+                    finished += 1;
+                    tracing::debug!(page = page.page, method = ?page.method, "page done");
+                    on_progress(finished, total);
+                    match checkpoints.write_progress(finished, total, false).await {
+                        Ok(wrote) => unwritten = !wrote,
+                        Err(e) => {
+                            consumed = Err(e);
+                            break;
+                        }
+                    }
+                }
+                _ = tick.tick(), if unwritten => {
+                    if let Err(e) = checkpoints.write_progress(finished, total, true).await {
+                        consumed = Err(e);
+                        break;
+                    }
+                    unwritten = false;
+                }
             }
         }
         // Dropping the receiver stops the pipeline if writing failed.

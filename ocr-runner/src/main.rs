@@ -256,10 +256,15 @@ fn write_termination(path: Option<&PathBuf>, message: &TerminationMessage) {
 
 fn run_extract(args: ExtractArgs, job_mode: bool) -> ExitCode {
     init_logging(args.log_format);
-    let termination = args
-        .termination_log
-        .clone()
-        .or_else(|| job_mode.then(|| PathBuf::from("/dev/termination-log")));
+    // In job mode the kubelet reads /dev/termination-log; a local executor that
+    // cannot give each pod its own names the file in TERMINATION_MESSAGE_PATH.
+    let termination = args.termination_log.clone().or_else(|| {
+        job_mode.then(|| {
+            std::env::var_os("TERMINATION_MESSAGE_PATH")
+                .filter(|p| !p.is_empty())
+                .map_or_else(|| PathBuf::from("/dev/termination-log"), PathBuf::from)
+        })
+    });
     let show_bar = !args.quiet && !job_mode && std::io::stderr().is_terminal();
     let span = tracing::info_span!("extract", source = %args.source, output = %args.out);
     let outcome: Result<ExtractOutcome, RunnerError> = (|| {

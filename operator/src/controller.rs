@@ -46,6 +46,8 @@ pub enum Error {
     Storage(#[from] pdfx_storage::StorageError),
     #[error("serialising: {0}")]
     Json(#[from] serde_json::Error),
+    #[error("{0} runner pod(s) still running; cleanup waits for them")]
+    PodsRunning(usize),
 }
 
 impl Error {
@@ -57,6 +59,7 @@ impl Error {
             Error::Job(_) => "job",
             Error::Storage(_) => "storage",
             Error::Json(_) => "json",
+            Error::PodsRunning(_) => "pods_running",
         }
     }
 }
@@ -77,8 +80,17 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(client: Client, config: OperatorConfig, s3: S3Config, store: Store<PdfExtraction>, metrics: Arc<Metrics>) -> Self {
-        let reporter = Reporter { controller: "pdfx-operator".into(), instance: std::env::var("POD_NAME").ok() };
+    pub fn new(
+        client: Client,
+        config: OperatorConfig,
+        s3: S3Config,
+        store: Store<PdfExtraction>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let reporter = Reporter {
+            controller: "pdfx-operator".into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
         Self {
             recorder: Recorder::new(client.clone(), reporter),
             client,
@@ -93,11 +105,21 @@ impl Context {
 }
 
 fn key_of(resource: &PdfExtraction) -> String {
-    format!("{}/{}", resource.namespace().unwrap_or_default(), resource.name_any())
+    format!(
+        "{}/{}",
+        resource.namespace().unwrap_or_default(),
+        resource.name_any()
+    )
 }
 
 /// Runs the controller until shutdown.
-pub async fn run(client: Client, config: OperatorConfig, s3: S3Config, namespace: Option<String>, metrics: Arc<Metrics>) {
+pub async fn run(
+    client: Client,
+    config: OperatorConfig,
+    s3: S3Config,
+    namespace: Option<String>,
+    metrics: Arc<Metrics>,
+) {
     let extractions: Api<PdfExtraction> = match &namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
@@ -112,19 +134,29 @@ pub async fn run(client: Client, config: OperatorConfig, s3: S3Config, namespace
     };
     let managed = format!("app.kubernetes.io/managed-by={MANAGED_BY}");
     let controller = Controller::new(extractions, watcher::Config::default().any_semantic());
-    let context = Arc::new(Context::new(client, config, s3, controller.store(), metrics.clone()));
+    let context = Arc::new(Context::new(
+        client,
+        config,
+        s3,
+        controller.store(),
+        metrics.clone(),
+    ));
     controller
         .owns(jobs, watcher::Config::default().labels(&managed))
-        .watches(pods, watcher::Config::default().labels(&managed), |pod: Pod| {
-            let namespace = pod.namespace();
-            pod.labels().get(job::EXTRACTION_NAME_LABEL).map(|name| {
-                let reference = ObjectRef::new(name);
-                match namespace {
-                    Some(ns) => reference.within(&ns),
-                    None => reference,
-                }
-            })
-        })
+        .watches(
+            pods,
+            watcher::Config::default().labels(&managed),
+            |pod: Pod| {
+                let namespace = pod.namespace();
+                pod.labels().get(job::EXTRACTION_NAME_LABEL).map(|name| {
+                    let reference = ObjectRef::new(name);
+                    match namespace {
+                        Some(ns) => reference.within(&ns),
+                        None => reference,
+                    }
+                })
+            },
+        )
         .shutdown_on_signal()
         .run(reconcile, error_policy, context)
         .for_each(|outcome| {
@@ -142,13 +174,24 @@ pub async fn run(client: Client, config: OperatorConfig, s3: S3Config, namespace
         .await;
 }
 
-fn error_policy(resource: Arc<PdfExtraction>, error: &Error, context: Arc<Context>) -> ControllerAction {
-    context.metrics.reconcile_errors.with_label_values(&[error.label()]).inc();
+fn error_policy(
+    resource: Arc<PdfExtraction>,
+    error: &Error,
+    context: Arc<Context>,
+) -> ControllerAction {
+    context
+        .metrics
+        .reconcile_errors
+        .with_label_values(&[error.label()])
+        .inc();
     tracing::warn!(extraction = %key_of(&resource), error = %error, "reconcile failed; retrying");
     ControllerAction::requeue(Duration::from_secs(5))
 }
 
-async fn reconcile(resource: Arc<PdfExtraction>, context: Arc<Context>) -> Result<ControllerAction, Error> {
+async fn reconcile(
+    resource: Arc<PdfExtraction>,
+    context: Arc<Context>,
+) -> Result<ControllerAction, Error> {
     let started = Instant::now();
     context.metrics.reconciles.inc();
     let namespace = resource.namespace().unwrap_or_default();
@@ -163,7 +206,10 @@ async fn reconcile(resource: Arc<PdfExtraction>, context: Arc<Context>) -> Resul
     })
     .await
     .map_err(|e| Error::Finalizer(Box::new(e)));
-    context.metrics.reconcile_duration.observe(started.elapsed().as_secs_f64());
+    context
+        .metrics
+        .reconcile_duration
+        .observe(started.elapsed().as_secs_f64());
     result
 }
 
@@ -172,7 +218,11 @@ async fn apply(resource: Arc<PdfExtraction>, context: &Context) -> Result<Contro
     let now = Timestamp::now();
     let namespace = resource.namespace().unwrap_or_default();
     let status = resource.status.clone().unwrap_or_default();
-    let current = status.attempts.last().filter(|a| a.outcome == pdfx_crd::AttemptOutcome::Running).cloned();
+    let current = status
+        .attempts
+        .last()
+        .filter(|a| a.outcome == pdfx_crd::AttemptOutcome::Running)
+        .cloned();
 
     let mut job_observation = None;
     let mut progress = None;
@@ -182,7 +232,10 @@ async fn apply(resource: Arc<PdfExtraction>, context: &Context) -> Result<Contro
         if let Some(job) = jobs.get_opt(&attempt.job_name).await? {
             let pods: Api<Pod> = Api::namespaced(context.client.clone(), &namespace);
             let selector = format!("job-name={}", attempt.job_name);
-            let pod_list = pods.list(&ListParams::default().labels(&selector)).await?.items;
+            let pod_list = pods
+                .list(&ListParams::default().labels(&selector))
+                .await?
+                .items;
             let observation = observe::observe(&job, &pod_list);
             match &observation {
                 JobObservation::Running { .. } if progress_due(context, &resource) => {
@@ -197,8 +250,19 @@ async fn apply(resource: Arc<PdfExtraction>, context: &Context) -> Result<Contro
         }
     }
 
-    let admission = if decide::needs_slot(&resource, now, config) { admit(&resource, context, now).await } else { Admission::Denied { running: 0 } };
-    let observed = Observed { resource: &resource, job: job_observation, progress, stored_result, admission, now };
+    let admission = if decide::needs_slot(&resource, now, config) {
+        admit(&resource, context, now).await
+    } else {
+        Admission::Denied { running: 0 }
+    };
+    let observed = Observed {
+        resource: &resource,
+        job: job_observation,
+        progress,
+        stored_result,
+        admission,
+        now,
+    };
     let plan = decide::plan(&observed, config);
     execute(&resource, plan, context).await
 }
@@ -210,7 +274,12 @@ async fn admit(resource: &PdfExtraction, context: &Context, now: Timestamp) -> A
     let key = key_of(resource);
     let cached = context.store.state();
     reserved.retain(|k, (attempt, at)| {
-        let visible = cached.iter().any(|r| &key_of(r) == k && r.status.as_ref().is_some_and(|s| s.attempts.len() as u32 >= *attempt));
+        let visible = cached.iter().any(|r| {
+            &key_of(r) == k
+                && r.status
+                    .as_ref()
+                    .is_some_and(|s| s.attempts.len() as u32 >= *attempt)
+        });
         !visible && at.elapsed() < Duration::from_secs(60)
     });
     let mut candidates: Vec<Candidate> = cached
@@ -235,16 +304,27 @@ async fn admit(resource: &PdfExtraction, context: &Context, now: Timestamp) -> A
     let admission = decide::admit(&candidates, &key, context.config.max_concurrent_jobs);
     let running = candidates.iter().filter(|c| c.holds_slot).count();
     context.metrics.running_jobs.set(running as i64);
-    context.metrics.queued.set(candidates.iter().filter(|c| c.wants_slot && !c.holds_slot).count() as i64);
+    context.metrics.queued.set(
+        candidates
+            .iter()
+            .filter(|c| c.wants_slot && !c.holds_slot)
+            .count() as i64,
+    );
     if admission == Admission::Granted {
-        let next = resource.status.as_ref().map_or(0, |s| s.attempts.len() as u32) + 1;
+        let next = resource
+            .status
+            .as_ref()
+            .map_or(0, |s| s.attempts.len() as u32)
+            + 1;
         reserved.insert(key, (next, Instant::now()));
     }
     admission
 }
 
 fn progress_due(context: &Context, resource: &PdfExtraction) -> bool {
-    let Ok(mut reads) = context.progress_reads.lock() else { return true };
+    let Ok(mut reads) = context.progress_reads.lock() else {
+        return true;
+    };
     let key = key_of(resource);
     match reads.get(&key) {
         Some(at) if at.elapsed() < context.config.progress_interval => false,
@@ -256,7 +336,10 @@ fn progress_due(context: &Context, resource: &PdfExtraction) -> bool {
 }
 
 /// The store and layout of an extraction's output.
-async fn output_of(resource: &PdfExtraction, context: &Context) -> Result<(ObjectStore, ExtractionLayout), Error> {
+async fn output_of(
+    resource: &PdfExtraction,
+    context: &Context,
+) -> Result<(ObjectStore, ExtractionLayout), Error> {
     let uri = StorageUri::parse(&job::output_uri(resource, &context.config)?)?;
     let (store, prefix) = ObjectStore::from_uri(&uri, &context.s3).await?;
     Ok((store, ExtractionLayout::new(&prefix)))
@@ -286,14 +369,20 @@ async fn read_result_summary(resource: &PdfExtraction, context: &Context) -> Opt
     let object = store.get(&key).await.ok()?;
     let location = store.uri_for(&key).ok()?.to_string();
     let reader = tokio_util::io::SyncIoBridge::new(object.into_reader());
-    let parsed = tokio::task::spawn_blocking(move || serde_json::from_reader::<_, SummaryOnly>(std::io::BufReader::new(reader)))
-        .await
-        .ok()?
-        .ok()?;
+    let parsed = tokio::task::spawn_blocking(move || {
+        serde_json::from_reader::<_, SummaryOnly>(std::io::BufReader::new(reader))
+    })
+    .await
+    .ok()?
+    .ok()?;
     Some(parsed.summary.to_status(location))
 }
 
-async fn execute(resource: &PdfExtraction, plan: Plan, context: &Context) -> Result<ControllerAction, Error> {
+async fn execute(
+    resource: &PdfExtraction,
+    plan: Plan,
+    context: &Context,
+) -> Result<ControllerAction, Error> {
     let namespace = resource.namespace().unwrap_or_default();
     match &plan.action {
         Action::CreateJob { attempt, memory } => {
@@ -312,7 +401,10 @@ async fn execute(resource: &PdfExtraction, plan: Plan, context: &Context) -> Res
         }
         Action::DeleteResource => {
             let api: Api<PdfExtraction> = Api::namespaced(context.client.clone(), &namespace);
-            match api.delete(&resource.name_any(), &DeleteParams::default()).await {
+            match api
+                .delete(&resource.name_any(), &DeleteParams::default())
+                .await
+            {
                 Ok(_) => {}
                 Err(kube::Error::Api(e)) if e.code == 404 => {}
                 Err(e) => return Err(e.into()),
@@ -325,11 +417,20 @@ async fn execute(resource: &PdfExtraction, plan: Plan, context: &Context) -> Res
     if plan.status != current {
         let api: Api<PdfExtraction> = Api::namespaced(context.client.clone(), &namespace);
         let patch = serde_json::json!({"status": plan.status});
-        api.patch_status(&resource.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
+        api.patch_status(
+            &resource.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await?;
         if plan.status.phase != current.phase
             && let Some(phase) = plan.status.phase
         {
-            tracing::info!(?phase, attempt = plan.status.current_attempt, "phase changed");
+            tracing::info!(
+                ?phase,
+                attempt = plan.status.current_attempt,
+                "phase changed"
+            );
             if phase.is_terminal() {
                 record_outcome(&plan, context);
             }
@@ -342,7 +443,11 @@ async fn execute(resource: &PdfExtraction, plan: Plan, context: &Context) -> Res
             .recorder
             .publish(
                 &KubeEvent {
-                    type_: if event.warning { EventType::Warning } else { EventType::Normal },
+                    type_: if event.warning {
+                        EventType::Warning
+                    } else {
+                        EventType::Normal
+                    },
                     reason: event.reason.into(),
                     note: Some(event.note.chars().take(1000).collect()),
                     action: "Reconcile".into(),
@@ -371,31 +476,80 @@ fn record_outcome(plan: &Plan, context: &Context) {
     context.metrics.finished.with_label_values(&[outcome]).inc();
     if let (Some(start), Some(end)) = (&status.start_time, &status.completion_time) {
         let seconds = end.0.duration_since(start.0).as_secs_f64();
-        context.metrics.extraction_duration.observe(seconds.max(0.0));
+        context
+            .metrics
+            .extraction_duration
+            .observe(seconds.max(0.0));
     }
-    context.metrics.attempts.observe(status.attempts.len() as f64);
+    context
+        .metrics
+        .attempts
+        .observe(status.attempts.len() as f64);
 }
 
 /// Deletes what pdfx created for the extraction: its Jobs (and their pods),
 /// its result objects, and the gateway's upload. A user's own source object
 /// (`spec.source.s3`) is never touched.
-async fn cleanup(resource: Arc<PdfExtraction>, context: &Context) -> Result<ControllerAction, Error> {
+async fn cleanup(
+    resource: Arc<PdfExtraction>,
+    context: &Context,
+) -> Result<ControllerAction, Error> {
     let namespace = resource.namespace().unwrap_or_default();
     if let Some(uid) = resource.uid() {
         let jobs: Api<Job> = Api::namespaced(context.client.clone(), &namespace);
         let selector = format!("{EXTRACTION_UID_LABEL}={uid}");
-        let params = DeleteParams { propagation_policy: Some(PropagationPolicy::Background), ..DeleteParams::default() };
-        for job in jobs.list(&ListParams::default().labels(&selector)).await?.items {
+        let params = DeleteParams {
+            propagation_policy: Some(PropagationPolicy::Background),
+            ..DeleteParams::default()
+        };
+        for job in jobs
+            .list(&ListParams::default().labels(&selector))
+            .await?
+            .items
+        {
             match jobs.delete(&job.name_any(), &params).await {
                 Ok(_) => {}
                 Err(kube::Error::Api(e)) if e.code == 404 => {}
                 Err(e) => return Err(e.into()),
             }
         }
+        // A runner still running could write a page after its objects are
+        // deleted; wait (a little here, then through requeues) until it is gone.
+        let pods: Api<Pod> = Api::namespaced(context.client.clone(), &namespace);
+        let mut remaining = 0;
+        for _ in 0..40 {
+            remaining = pods
+                .list(&ListParams::default().labels(&selector))
+                .await?
+                .items
+                .iter()
+                .filter(|p| {
+                    !matches!(
+                        p.status.as_ref().and_then(|s| s.phase.as_deref()),
+                        Some("Succeeded" | "Failed")
+                    )
+                })
+                .count();
+            if remaining == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        if remaining > 0 {
+            return Err(Error::PodsRunning(remaining));
+        }
     }
     let (store, layout) = output_of(&resource, context).await?;
-    store.delete_prefix(&layout.pages_prefix()).await.or_else(ignore_missing_prefix)?;
-    for key in [layout.progress(), layout.result_json(), layout.result_txt(), layout.checkpoint()] {
+    store
+        .delete_prefix(&layout.pages_prefix())
+        .await
+        .or_else(ignore_missing_prefix)?;
+    for key in [
+        layout.progress(),
+        layout.result_json(),
+        layout.result_txt(),
+        layout.checkpoint(),
+    ] {
         store.delete(&key).await?;
     }
     if let Source::Storage(object) = &resource.spec.source {
@@ -407,6 +561,12 @@ async fn cleanup(resource: Arc<PdfExtraction>, context: &Context) -> Result<Cont
     Ok(ControllerAction::await_change())
 }
 
-fn ignore_missing_prefix(error: pdfx_storage::StorageError) -> Result<usize, pdfx_storage::StorageError> {
-    if error.is_not_found() { Ok(0) } else { Err(error) }
+fn ignore_missing_prefix(
+    error: pdfx_storage::StorageError,
+) -> Result<usize, pdfx_storage::StorageError> {
+    if error.is_not_found() {
+        Ok(0)
+    } else {
+        Err(error)
+    }
 }

@@ -13,8 +13,8 @@ use pdfx_crd::conditions::{self, ConditionStatus, ConditionUpdate, set_condition
 use pdfx_crd::result::ProgressDocument;
 use pdfx_crd::runner::TerminationMessage;
 use pdfx_crd::{
-    Attempt, AttemptOutcome, ExtractionError, FailureReason, OcrEngine, PdfExtraction, PdfExtractionStatus, Phase,
-    Progress, ResultSummary,
+    Attempt, AttemptOutcome, ExtractionError, FailureReason, OcrEngine, PdfExtraction,
+    PdfExtractionStatus, Phase, Progress, ResultSummary,
 };
 
 use crate::config::OperatorConfig;
@@ -27,7 +27,10 @@ use crate::quantity;
 pub enum Action {
     Nothing,
     /// Create (if absent) the Job of this attempt.
-    CreateJob { attempt: u32, memory: Quantity },
+    CreateJob {
+        attempt: u32,
+        memory: Quantity,
+    },
     /// The TTL after finishing has passed: delete the resource (the finalizer cleans up).
     DeleteResource,
 }
@@ -83,23 +86,38 @@ pub fn backoff(next_attempt: u32, base: Duration, max: Duration) -> Duration {
 }
 
 fn memory_of_first_attempt(resource: &PdfExtraction, config: &OperatorConfig) -> Quantity {
-    resource.spec.resources.as_ref().and_then(|r| r.memory.clone()).unwrap_or_else(|| config.default_memory.clone())
+    resource
+        .spec
+        .resources
+        .as_ref()
+        .and_then(|r| r.memory.clone())
+        .unwrap_or_else(|| config.default_memory.clone())
 }
 
 /// Spec problems the schema cannot catch; `Err` fails the extraction at once.
 pub fn validate(resource: &PdfExtraction, config: &OperatorConfig) -> Result<(), String> {
     if resource.spec.ocr.engine == OcrEngine::Http && config.ocr_endpoint.is_none() {
-        return Err("spec.ocr.engine is http, but this operator has no OCR server configured".into());
+        return Err(
+            "spec.ocr.engine is http, but this operator has no OCR server configured".into(),
+        );
     }
     if let Some(resources) = &resource.spec.resources {
         if let Some(memory) = &resources.memory {
-            let bytes = quantity::bytes(memory).map_err(|e| format!("spec.resources.memory: {e}"))?;
-            let cap = quantity::bytes(&config.max_memory).map_err(|e| format!("operator max memory: {e}"))?;
+            let bytes =
+                quantity::bytes(memory).map_err(|e| format!("spec.resources.memory: {e}"))?;
+            let cap = quantity::bytes(&config.max_memory)
+                .map_err(|e| format!("operator max memory: {e}"))?;
             if bytes > cap {
-                return Err(format!("spec.resources.memory {} is above the allowed maximum {}", memory.0, config.max_memory.0));
+                return Err(format!(
+                    "spec.resources.memory {} is above the allowed maximum {}",
+                    memory.0, config.max_memory.0
+                ));
             }
             if bytes < 64 << 20 {
-                return Err(format!("spec.resources.memory {} is below the 64Mi a runner needs", memory.0));
+                return Err(format!(
+                    "spec.resources.memory {} is below the 64Mi a runner needs",
+                    memory.0
+                ));
             }
         }
         if let Some(cpu) = &resources.cpu {
@@ -124,7 +142,9 @@ pub fn needs_slot(resource: &PdfExtraction, now: Timestamp, config: &OperatorCon
     }
     match status.attempts.last() {
         None => true,
-        Some(last) => last.outcome == AttemptOutcome::Failed && retry_due(last, now, config).is_none(),
+        Some(last) => {
+            last.outcome == AttemptOutcome::Failed && retry_due(last, now, config).is_none()
+        }
     }
 }
 
@@ -134,45 +154,80 @@ fn retry_due(last: &Attempt, now: Timestamp, config: &OperatorConfig) -> Option<
         // More memory, not more time, is what an OOM retry needs.
         return None;
     }
-    let wait = backoff(last.number + 1, config.retry_backoff, config.retry_backoff_max);
+    let wait = backoff(
+        last.number + 1,
+        config.retry_backoff,
+        config.retry_backoff_max,
+    );
     let ended = last.end_time.as_ref().map_or(now, |t| t.0);
-    let due = ended.checked_add(SignedDuration::try_from(wait).unwrap_or(SignedDuration::MAX)).unwrap_or(Timestamp::MAX);
+    let due = ended
+        .checked_add(SignedDuration::try_from(wait).unwrap_or(SignedDuration::MAX))
+        .unwrap_or(Timestamp::MAX);
     (now < due).then(|| Duration::try_from(due.duration_since(now)).unwrap_or_default())
 }
 
 /// How an attempt's failure is handled.
 #[derive(Clone, Debug, PartialEq)]
 pub enum RetryDecision {
-    Retry { memory: Quantity, after: Duration },
-    Fail { reason: FailureReason, message: String },
+    Retry {
+        memory: Quantity,
+        after: Duration,
+    },
+    Fail {
+        reason: FailureReason,
+        message: String,
+    },
 }
 
 /// The retry policy: OOM kills retry with more memory until the cap; other
 /// transient failures retry with backoff until `max_attempts`; invalid input,
 /// missing sources and deadlines fail at once.
-pub fn retry_decision(attempt: &Attempt, reason: FailureReason, message: &str, config: &OperatorConfig) -> RetryDecision {
-    let memory = attempt.memory_limit.clone().unwrap_or_else(|| config.default_memory.clone());
+pub fn retry_decision(
+    attempt: &Attempt,
+    reason: FailureReason,
+    message: &str,
+    config: &OperatorConfig,
+) -> RetryDecision {
+    let memory = attempt
+        .memory_limit
+        .clone()
+        .unwrap_or_else(|| config.default_memory.clone());
     match reason {
-        FailureReason::OomKilled => match quantity::escalate_memory(&memory, config.oom_memory_factor, &config.max_memory) {
-            Ok(Some(more)) => RetryDecision::Retry { memory: more, after: Duration::ZERO },
-            Ok(None) => RetryDecision::Fail {
-                reason: FailureReason::OomKilled,
-                message: format!(
-                    "the runner ran out of memory at {}, the largest limit allowed ({} attempt(s))",
-                    memory.0, attempt.number
-                ),
-            },
-            Err(e) => RetryDecision::Fail { reason: FailureReason::InvalidSpec, message: e.to_string() },
-        },
+        FailureReason::OomKilled => {
+            match quantity::escalate_memory(&memory, config.oom_memory_factor, &config.max_memory) {
+                Ok(Some(more)) => RetryDecision::Retry {
+                    memory: more,
+                    after: Duration::ZERO,
+                },
+                Ok(None) => RetryDecision::Fail {
+                    reason: FailureReason::OomKilled,
+                    message: format!(
+                        "the runner ran out of memory at {}, the largest limit allowed ({} attempt(s))",
+                        memory.0, attempt.number
+                    ),
+                },
+                Err(e) => RetryDecision::Fail {
+                    reason: FailureReason::InvalidSpec,
+                    message: e.to_string(),
+                },
+            }
+        }
         FailureReason::Transient if attempt.number < config.max_attempts => RetryDecision::Retry {
             memory,
-            after: backoff(attempt.number + 1, config.retry_backoff, config.retry_backoff_max),
+            after: backoff(
+                attempt.number + 1,
+                config.retry_backoff,
+                config.retry_backoff_max,
+            ),
         },
         FailureReason::Transient | FailureReason::RetriesExhausted => RetryDecision::Fail {
             reason: FailureReason::RetriesExhausted,
             message: format!("{} attempt(s) failed; the last: {message}", attempt.number),
         },
-        other => RetryDecision::Fail { reason: other, message: message.to_owned() },
+        other => RetryDecision::Fail {
+            reason: other,
+            message: message.to_owned(),
+        },
     }
 }
 
@@ -188,13 +243,29 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
-    fn condition(&mut self, type_: &'static str, status: ConditionStatus, reason: &'static str, message: String) {
-        let update = ConditionUpdate { type_, status, reason, message, observed_generation: self.generation };
+    fn condition(
+        &mut self,
+        type_: &'static str,
+        status: ConditionStatus,
+        reason: &'static str,
+        message: String,
+    ) {
+        let update = ConditionUpdate {
+            type_,
+            status,
+            reason,
+            message,
+            observed_generation: self.generation,
+        };
         set_condition(&mut self.status.conditions, update, &self.now);
     }
 
     fn event(&mut self, warning: bool, reason: &'static str, note: String) {
-        self.events.push(EventSpec { warning, reason, note });
+        self.events.push(EventSpec {
+            warning,
+            reason,
+            note,
+        });
     }
 
     fn requeue(&mut self, after: Duration) {
@@ -205,7 +276,12 @@ impl Builder<'_> {
         if !conditions::is_true(&self.status.conditions, conditions::ACCEPTED) {
             self.event(false, "Accepted", "the extraction was accepted".into());
         }
-        self.condition(conditions::ACCEPTED, ConditionStatus::True, "Accepted", "the spec is valid".into());
+        self.condition(
+            conditions::ACCEPTED,
+            ConditionStatus::True,
+            "Accepted",
+            "the spec is valid".into(),
+        );
     }
 
     fn start_attempt(&mut self, number: u32, memory: Quantity) {
@@ -226,24 +302,59 @@ impl Builder<'_> {
         if self.status.start_time.is_none() {
             self.status.start_time = Some(self.now.clone());
         }
-        self.condition(conditions::RUNNING, ConditionStatus::True, "JobCreated", format!("attempt {number}: Job {job}, memory {}", memory.0));
-        self.event(false, "Started", format!("attempt {number} started as Job {job} with memory limit {}", memory.0));
-        self.action = Action::CreateJob { attempt: number, memory };
+        self.condition(
+            conditions::RUNNING,
+            ConditionStatus::True,
+            "JobCreated",
+            format!("attempt {number}: Job {job}, memory {}", memory.0),
+        );
+        self.event(
+            false,
+            "Started",
+            format!(
+                "attempt {number} started as Job {job} with memory limit {}",
+                memory.0
+            ),
+        );
+        self.action = Action::CreateJob {
+            attempt: number,
+            memory,
+        };
         self.requeue(self.config.progress_interval);
     }
 
     fn fail(&mut self, reason: FailureReason, message: String) {
         self.status.phase = Some(Phase::Failed);
         self.status.completion_time = Some(self.now.clone());
-        self.status.error = Some(ExtractionError { reason, message: message.clone() });
-        self.condition(conditions::RUNNING, ConditionStatus::False, "Finished", String::new());
-        self.condition(conditions::FAILED, ConditionStatus::True, reason.as_str(), message.clone());
+        self.status.error = Some(ExtractionError {
+            reason,
+            message: message.clone(),
+        });
+        self.condition(
+            conditions::RUNNING,
+            ConditionStatus::False,
+            "Finished",
+            String::new(),
+        );
+        self.condition(
+            conditions::FAILED,
+            ConditionStatus::True,
+            reason.as_str(),
+            message.clone(),
+        );
         self.event(true, "Failed", format!("{reason}: {message}"));
     }
 
     fn queue(&mut self, running: usize) {
         if self.status.phase != Some(Phase::Queued) {
-            self.event(false, "Queued", format!("waiting for a free slot: {running} of {} running", self.config.max_concurrent_jobs));
+            self.event(
+                false,
+                "Queued",
+                format!(
+                    "waiting for a free slot: {running} of {} running",
+                    self.config.max_concurrent_jobs
+                ),
+            );
         }
         self.status.phase = Some(Phase::Queued);
         self.requeue(QUEUE_POLL);
@@ -266,19 +377,32 @@ pub fn plan(observed: &Observed<'_>, config: &OperatorConfig) -> Plan {
     b.status.observed_generation = resource.metadata.generation;
 
     if b.status.phase.is_some_and(Phase::is_terminal) {
-        if let (Some(ttl), Some(done)) = (resource.spec.ttl_seconds_after_finished, &b.status.completion_time) {
-            let expires = done.0.checked_add(SignedDuration::from_secs(ttl.max(0))).unwrap_or(Timestamp::MAX);
+        if let (Some(ttl), Some(done)) = (
+            resource.spec.ttl_seconds_after_finished,
+            &b.status.completion_time,
+        ) {
+            let expires = done
+                .0
+                .checked_add(SignedDuration::from_secs(ttl.max(0)))
+                .unwrap_or(Timestamp::MAX);
             if observed.now >= expires {
                 b.action = Action::DeleteResource;
             } else {
-                b.requeue(Duration::try_from(expires.duration_since(observed.now)).unwrap_or_default());
+                b.requeue(
+                    Duration::try_from(expires.duration_since(observed.now)).unwrap_or_default(),
+                );
             }
         }
         return finish(b);
     }
 
     if let Err(message) = validate(resource, config) {
-        b.condition(conditions::ACCEPTED, ConditionStatus::False, "InvalidSpec", message.clone());
+        b.condition(
+            conditions::ACCEPTED,
+            ConditionStatus::False,
+            "InvalidSpec",
+            message.clone(),
+        );
         b.fail(FailureReason::InvalidSpec, message);
         return finish(b);
     }
@@ -290,28 +414,44 @@ pub fn plan(observed: &Observed<'_>, config: &OperatorConfig) -> Plan {
             Admission::Granted => b.start_attempt(1, memory_of_first_attempt(resource, config)),
             Admission::Denied { running } => b.queue(running),
         },
-        Some(attempt) if attempt.outcome == AttemptOutcome::Running => running_attempt(&mut b, observed, attempt),
-        Some(attempt) if attempt.outcome == AttemptOutcome::Failed => match retry_due(&attempt, observed.now, config) {
-            Some(wait) => b.requeue(wait),
-            None => match observed.admission {
-                Admission::Granted => {
-                    let memory = match retry_decision(&attempt, attempt.reason.unwrap_or(FailureReason::Transient), "", config) {
-                        RetryDecision::Retry { memory, .. } => memory,
-                        RetryDecision::Fail { .. } => attempt.memory_limit.clone().unwrap_or_else(|| config.default_memory.clone()),
-                    };
-                    b.start_attempt(attempt.number + 1, memory);
-                }
-                Admission::Denied { running } => {
-                    b.condition(
-                        conditions::RUNNING,
-                        ConditionStatus::True,
-                        "WaitingForSlot",
-                        format!("attempt {} waits for a free slot: {running} of {} running", attempt.number + 1, config.max_concurrent_jobs),
-                    );
-                    b.requeue(QUEUE_POLL);
-                }
-            },
-        },
+        Some(attempt) if attempt.outcome == AttemptOutcome::Running => {
+            running_attempt(&mut b, observed, attempt)
+        }
+        Some(attempt) if attempt.outcome == AttemptOutcome::Failed => {
+            match retry_due(&attempt, observed.now, config) {
+                Some(wait) => b.requeue(wait),
+                None => match observed.admission {
+                    Admission::Granted => {
+                        let memory = match retry_decision(
+                            &attempt,
+                            attempt.reason.unwrap_or(FailureReason::Transient),
+                            "",
+                            config,
+                        ) {
+                            RetryDecision::Retry { memory, .. } => memory,
+                            RetryDecision::Fail { .. } => attempt
+                                .memory_limit
+                                .clone()
+                                .unwrap_or_else(|| config.default_memory.clone()),
+                        };
+                        b.start_attempt(attempt.number + 1, memory);
+                    }
+                    Admission::Denied { running } => {
+                        b.condition(
+                            conditions::RUNNING,
+                            ConditionStatus::True,
+                            "WaitingForSlot",
+                            format!(
+                                "attempt {} waits for a free slot: {running} of {} running",
+                                attempt.number + 1,
+                                config.max_concurrent_jobs
+                            ),
+                        );
+                        b.requeue(QUEUE_POLL);
+                    }
+                },
+            }
+        }
         // The last attempt succeeded but the phase says otherwise: an interrupted write.
         Some(_) => b.status.phase = Some(Phase::Succeeded),
     }
@@ -324,8 +464,14 @@ fn running_attempt(b: &mut Builder<'_>, observed: &Observed<'_>, attempt: Attemp
     match &observed.job {
         None => {
             // Not created yet (or deleted behind our back): create it; creating is idempotent.
-            let memory = attempt.memory_limit.clone().unwrap_or_else(|| b.config.default_memory.clone());
-            b.action = Action::CreateJob { attempt: attempt.number, memory };
+            let memory = attempt
+                .memory_limit
+                .clone()
+                .unwrap_or_else(|| b.config.default_memory.clone());
+            b.action = Action::CreateJob {
+                attempt: attempt.number,
+                memory,
+            };
             b.requeue(b.config.progress_interval);
         }
         Some(JobObservation::Pending) => b.requeue(b.config.progress_interval),
@@ -333,16 +479,32 @@ fn running_attempt(b: &mut Builder<'_>, observed: &Observed<'_>, attempt: Attemp
             if let Some(progress) = &observed.progress {
                 b.status.progress = Some(Progress::new(progress.pages_done, progress.pages_total));
             }
-            b.condition(conditions::RUNNING, ConditionStatus::True, "JobRunning", format!("attempt {}: Job {} is running", attempt.number, attempt.job_name));
+            b.condition(
+                conditions::RUNNING,
+                ConditionStatus::True,
+                "JobRunning",
+                format!(
+                    "attempt {}: Job {} is running",
+                    attempt.number, attempt.job_name
+                ),
+            );
             b.requeue(b.config.progress_interval);
         }
         Some(JobObservation::Succeeded { finished, message }) => {
             let summary = match message {
-                Some(TerminationMessage::Succeeded { location, summary }) => Some(summary.to_status(location.clone())),
+                Some(TerminationMessage::Succeeded { location, summary }) => {
+                    Some(summary.to_status(location.clone()))
+                }
                 _ => observed.stored_result.clone(),
             };
             let Some(summary) = summary else {
-                attempt_failed(b, index, finished.clone(), FailureReason::Transient, "the runner finished but left no result".into());
+                attempt_failed(
+                    b,
+                    index,
+                    finished.clone(),
+                    FailureReason::Transient,
+                    "the runner finished but left no result".into(),
+                );
                 return;
             };
             let slot = &mut b.status.attempts[index];
@@ -352,19 +514,42 @@ fn running_attempt(b: &mut Builder<'_>, observed: &Observed<'_>, attempt: Attemp
             b.status.completion_time = Some(b.now.clone());
             b.status.progress = Some(Progress::new(summary.pages, summary.pages));
             b.status.error = None;
-            let note = format!("{} page(s): {} by OCR, {} from text layers", summary.pages, summary.ocr_pages, summary.text_layer_pages);
+            let note = format!(
+                "{} page(s): {} by OCR, {} from text layers",
+                summary.pages, summary.ocr_pages, summary.text_layer_pages
+            );
             b.status.result = Some(summary);
-            b.condition(conditions::RUNNING, ConditionStatus::False, "Finished", String::new());
-            b.condition(conditions::SUCCEEDED, ConditionStatus::True, "Completed", note.clone());
+            b.condition(
+                conditions::RUNNING,
+                ConditionStatus::False,
+                "Finished",
+                String::new(),
+            );
+            b.condition(
+                conditions::SUCCEEDED,
+                ConditionStatus::True,
+                "Completed",
+                note.clone(),
+            );
             b.event(false, "Succeeded", note);
         }
-        Some(JobObservation::Failed { finished, reason, message }) => {
+        Some(JobObservation::Failed {
+            finished,
+            reason,
+            message,
+        }) => {
             attempt_failed(b, index, finished.clone(), *reason, message.clone());
         }
     }
 }
 
-fn attempt_failed(b: &mut Builder<'_>, index: usize, finished: Option<Time>, reason: FailureReason, message: String) {
+fn attempt_failed(
+    b: &mut Builder<'_>,
+    index: usize,
+    finished: Option<Time>,
+    reason: FailureReason,
+    message: String,
+) {
     let slot = &mut b.status.attempts[index];
     slot.outcome = AttemptOutcome::Failed;
     slot.end_time = Some(finished.unwrap_or_else(|| b.now.clone()));
@@ -375,11 +560,25 @@ fn attempt_failed(b: &mut Builder<'_>, index: usize, finished: Option<Time>, rea
         RetryDecision::Retry { memory, after } => {
             let next = attempt.number + 1;
             let detail = if reason == FailureReason::OomKilled {
-                format!("attempt {} was killed for exceeding {}; attempt {next} gets {}", attempt.number, attempt.memory_limit.map(|m| m.0).unwrap_or_default(), memory.0)
+                format!(
+                    "attempt {} was killed for exceeding {}; attempt {next} gets {}",
+                    attempt.number,
+                    attempt.memory_limit.map(|m| m.0).unwrap_or_default(),
+                    memory.0
+                )
             } else {
-                format!("attempt {} failed ({reason}: {message}); attempt {next} in {}s", attempt.number, after.as_secs())
+                format!(
+                    "attempt {} failed ({reason}: {message}); attempt {next} in {}s",
+                    attempt.number,
+                    after.as_secs()
+                )
             };
-            b.condition(conditions::RUNNING, ConditionStatus::True, "Retrying", detail.clone());
+            b.condition(
+                conditions::RUNNING,
+                ConditionStatus::True,
+                "Retrying",
+                detail.clone(),
+            );
             b.event(true, "Retrying", detail);
             b.requeue(after.max(Duration::from_millis(100)));
         }
@@ -388,7 +587,12 @@ fn attempt_failed(b: &mut Builder<'_>, index: usize, finished: Option<Time>, rea
 }
 
 fn finish(b: Builder<'_>) -> Plan {
-    Plan { status: b.status, action: b.action, events: b.events, requeue: b.requeue }
+    Plan {
+        status: b.status,
+        action: b.action,
+        events: b.events,
+        requeue: b.requeue,
+    }
 }
 
 /// An extraction as admission sees it.
@@ -406,7 +610,10 @@ pub struct Candidate {
 pub fn admit(candidates: &[Candidate], key: &str, max: usize) -> Admission {
     let running = candidates.iter().filter(|c| c.holds_slot).count();
     let free = max.saturating_sub(running);
-    let mut waiting: Vec<&Candidate> = candidates.iter().filter(|c| c.wants_slot && !c.holds_slot).collect();
+    let mut waiting: Vec<&Candidate> = candidates
+        .iter()
+        .filter(|c| c.wants_slot && !c.holds_slot)
+        .collect();
     waiting.sort_by(|a, b| a.created.cmp(&b.created).then_with(|| a.key.cmp(&b.key)));
     match waiting.iter().position(|c| c.key == key) {
         Some(rank) if rank < free => Admission::Granted,
@@ -418,7 +625,9 @@ pub fn admit(candidates: &[Candidate], key: &str, max: usize) -> Admission {
 pub fn holds_slot(resource: &PdfExtraction) -> bool {
     let status = resource.status.as_ref();
     !status.and_then(|s| s.phase).is_some_and(Phase::is_terminal)
-        && status.and_then(|s| s.attempts.last()).is_some_and(|a| a.outcome == AttemptOutcome::Running)
+        && status
+            .and_then(|s| s.attempts.last())
+            .is_some_and(|a| a.outcome == AttemptOutcome::Running)
 }
 
 #[cfg(test)]
@@ -446,7 +655,9 @@ mod tests {
         let mut r = PdfExtraction::new(
             "doc",
             PdfExtractionSpec {
-                source: Source::Storage(StorageObject { key: "uploads/doc.pdf".into() }),
+                source: Source::Storage(StorageObject {
+                    key: "uploads/doc.pdf".into(),
+                }),
                 output: None,
                 ocr: OcrOptions::default(),
                 resources: None,
@@ -459,8 +670,19 @@ mod tests {
         r
     }
 
-    fn observed<'a>(r: &'a PdfExtraction, job: Option<JobObservation>, now: Timestamp) -> Observed<'a> {
-        Observed { resource: r, job, progress: None, stored_result: None, admission: Admission::Granted, now }
+    fn observed<'a>(
+        r: &'a PdfExtraction,
+        job: Option<JobObservation>,
+        now: Timestamp,
+    ) -> Observed<'a> {
+        Observed {
+            resource: r,
+            job,
+            progress: None,
+            stored_result: None,
+            admission: Admission::Granted,
+            now,
+        }
     }
 
     /// Applies a plan's status to the resource, as the reconciler's write would.
@@ -471,19 +693,35 @@ mod tests {
     fn success_message() -> TerminationMessage {
         TerminationMessage::Succeeded {
             location: "s3://pdfx/extractions/ns/doc/result.json".into(),
-            summary: Summary { pages: 4, ocr_pages: 3, text_layer_pages: 1, characters: 100, ..Summary::default() },
+            summary: Summary {
+                pages: 4,
+                ocr_pages: 3,
+                text_layer_pages: 1,
+                characters: 100,
+                ..Summary::default()
+            },
         }
     }
 
     fn failed(reason: FailureReason) -> Option<JobObservation> {
-        Some(JobObservation::Failed { finished: Some(Time(at(20))), reason, message: format!("{reason} happened") })
+        Some(JobObservation::Failed {
+            finished: Some(Time(at(20))),
+            reason,
+            message: format!("{reason} happened"),
+        })
     }
 
     #[test]
     fn a_new_extraction_with_a_slot_starts_attempt_one() {
         let r = resource();
         let plan = plan(&observed(&r, None, at(0)), &config());
-        assert_eq!(plan.action, Action::CreateJob { attempt: 1, memory: Quantity("512Mi".into()) });
+        assert_eq!(
+            plan.action,
+            Action::CreateJob {
+                attempt: 1,
+                memory: Quantity("512Mi".into())
+            }
+        );
         let s = &plan.status;
         assert_eq!(s.phase, Some(Phase::Running));
         assert_eq!(s.current_attempt, Some(1));
@@ -499,9 +737,18 @@ mod tests {
     #[test]
     fn the_spec_memory_is_used_for_the_first_attempt() {
         let mut r = resource();
-        r.spec.resources = Some(RunnerResources { memory: Some(Quantity("768Mi".into())), cpu: None });
+        r.spec.resources = Some(RunnerResources {
+            memory: Some(Quantity("768Mi".into())),
+            cpu: None,
+        });
         let plan = plan(&observed(&r, None, at(0)), &config());
-        assert_eq!(plan.action, Action::CreateJob { attempt: 1, memory: Quantity("768Mi".into()) });
+        assert_eq!(
+            plan.action,
+            Action::CreateJob {
+                attempt: 1,
+                memory: Quantity("768Mi".into())
+            }
+        );
     }
 
     #[test]
@@ -518,7 +765,11 @@ mod tests {
         let mut obs = observed(&r, None, at(5));
         obs.admission = Admission::Denied { running: 2 };
         let second = plan(&obs, &config());
-        assert_eq!(second.status, r.status.clone().unwrap_or_default(), "a second look changes nothing");
+        assert_eq!(
+            second.status,
+            r.status.clone().unwrap_or_default(),
+            "a second look changes nothing"
+        );
         assert!(second.events.is_empty());
     }
 
@@ -528,12 +779,19 @@ mod tests {
         let started = plan(&observed(&r, None, at(0)), &config());
         apply(&mut r, &started);
         let mut obs = observed(&r, Some(JobObservation::Running { started: None }), at(3));
-        obs.progress = Some(ProgressDocument { pages_total: 8, pages_done: 2, updated_at: String::new() });
+        obs.progress = Some(ProgressDocument {
+            pages_total: 8,
+            pages_done: 2,
+            updated_at: String::new(),
+        });
         let running = plan(&obs, &config());
         assert_eq!(running.status.progress, Some(Progress::new(2, 8)));
         assert_eq!(running.action, Action::Nothing);
         apply(&mut r, &running);
-        let again = plan(&observed(&r, Some(JobObservation::Running { started: None }), at(9)), &config());
+        let again = plan(
+            &observed(&r, Some(JobObservation::Running { started: None }), at(9)),
+            &config(),
+        );
         assert_eq!(again.status, r.status.clone().unwrap_or_default());
         assert!(again.events.is_empty());
     }
@@ -544,7 +802,13 @@ mod tests {
         let p = plan(&observed(&r, None, at(0)), &config());
         apply(&mut r, &p);
         let again = plan(&observed(&r, None, at(1)), &config());
-        assert_eq!(again.action, Action::CreateJob { attempt: 1, memory: Quantity("512Mi".into()) });
+        assert_eq!(
+            again.action,
+            Action::CreateJob {
+                attempt: 1,
+                memory: Quantity("512Mi".into())
+            }
+        );
         assert_eq!(again.status.attempts.len(), 1, "no new attempt");
     }
 
@@ -554,18 +818,31 @@ mod tests {
         let p = plan(&observed(&r, None, at(0)), &config());
         apply(&mut r, &p);
         let done = plan(
-            &observed(&r, Some(JobObservation::Succeeded { finished: Some(Time(at(30))), message: Some(success_message()) }), at(31)),
+            &observed(
+                &r,
+                Some(JobObservation::Succeeded {
+                    finished: Some(Time(at(30))),
+                    message: Some(success_message()),
+                }),
+                at(31),
+            ),
             &config(),
         );
         let s = &done.status;
         assert_eq!(s.phase, Some(Phase::Succeeded));
         assert_eq!(s.result.as_ref().map(|r| r.pages), Some(4));
-        assert_eq!(s.result.as_ref().map(|r| r.location.as_str()), Some("s3://pdfx/extractions/ns/doc/result.json"));
+        assert_eq!(
+            s.result.as_ref().map(|r| r.location.as_str()),
+            Some("s3://pdfx/extractions/ns/doc/result.json")
+        );
         assert_eq!(s.progress, Some(Progress::new(4, 4)));
         assert_eq!(s.attempts[0].outcome, AttemptOutcome::Succeeded);
         assert!(conditions::is_true(&s.conditions, conditions::SUCCEEDED));
         assert!(!conditions::is_true(&s.conditions, conditions::RUNNING));
-        assert_eq!(done.events.iter().map(|e| e.reason).collect::<Vec<_>>(), ["Succeeded"]);
+        assert_eq!(
+            done.events.iter().map(|e| e.reason).collect::<Vec<_>>(),
+            ["Succeeded"]
+        );
         apply(&mut r, &done);
         let idle = plan(&observed(&r, None, at(100)), &config());
         assert_eq!(idle.status, r.status.clone().unwrap_or_default());
@@ -577,9 +854,16 @@ mod tests {
         let mut r = resource();
         let p = plan(&observed(&r, None, at(0)), &config());
         apply(&mut r, &p);
-        let job = Some(JobObservation::Succeeded { finished: None, message: None });
+        let job = Some(JobObservation::Succeeded {
+            finished: None,
+            message: None,
+        });
         let mut obs = observed(&r, job.clone(), at(5));
-        obs.stored_result = Some(ResultSummary { location: "s3://x".into(), pages: 1, ..ResultSummary::default() });
+        obs.stored_result = Some(ResultSummary {
+            location: "s3://x".into(),
+            pages: 1,
+            ..ResultSummary::default()
+        });
         assert_eq!(plan(&obs, &config()).status.phase, Some(Phase::Succeeded));
         let retry = plan(&observed(&r, job, at(5)), &config());
         assert_eq!(retry.status.attempts[0].outcome, AttemptOutcome::Failed);
@@ -591,14 +875,28 @@ mod tests {
         let mut r = resource();
         let p = plan(&observed(&r, None, at(0)), &config());
         apply(&mut r, &p);
-        let failed = plan(&observed(&r, failed(FailureReason::InvalidPdf), at(21)), &config());
+        let failed = plan(
+            &observed(&r, failed(FailureReason::InvalidPdf), at(21)),
+            &config(),
+        );
         let s = &failed.status;
         assert_eq!(s.phase, Some(Phase::Failed));
-        assert_eq!(s.error.as_ref().map(|e| e.reason), Some(FailureReason::InvalidPdf));
+        assert_eq!(
+            s.error.as_ref().map(|e| e.reason),
+            Some(FailureReason::InvalidPdf)
+        );
         assert_eq!(s.attempts.len(), 1);
         assert!(conditions::is_true(&s.conditions, conditions::FAILED));
-        assert_eq!(conditions::find(&s.conditions, conditions::FAILED).map(|c| c.reason.as_str()), Some("InvalidPdf"));
-        assert!(failed.events.iter().any(|e| e.reason == "Failed" && e.warning));
+        assert_eq!(
+            conditions::find(&s.conditions, conditions::FAILED).map(|c| c.reason.as_str()),
+            Some("InvalidPdf")
+        );
+        assert!(
+            failed
+                .events
+                .iter()
+                .any(|e| e.reason == "Failed" && e.warning)
+        );
     }
 
     #[test]
@@ -609,7 +907,10 @@ mod tests {
         let mut memories = vec!["512Mi".to_string()];
         for step in 0..3 {
             let now = at(100 * (step + 1));
-            let oom = plan(&observed(&r, failed(FailureReason::OomKilled), now), &config());
+            let oom = plan(
+                &observed(&r, failed(FailureReason::OomKilled), now),
+                &config(),
+            );
             apply(&mut r, &oom);
             if oom.status.phase == Some(Phase::Failed) {
                 break;
@@ -626,7 +927,11 @@ mod tests {
         assert_eq!(s.phase, Some(Phase::Failed));
         assert_eq!(s.error.map(|e| e.reason), Some(FailureReason::OomKilled));
         assert_eq!(s.attempts.len(), 3);
-        assert!(s.attempts.iter().all(|a| a.reason == Some(FailureReason::OomKilled)));
+        assert!(
+            s.attempts
+                .iter()
+                .all(|a| a.reason == Some(FailureReason::OomKilled))
+        );
     }
 
     #[test]
@@ -634,7 +939,10 @@ mod tests {
         let mut r = resource();
         let p = plan(&observed(&r, None, at(0)), &config());
         apply(&mut r, &p);
-        let failed1 = plan(&observed(&r, failed(FailureReason::Transient), at(20)), &config());
+        let failed1 = plan(
+            &observed(&r, failed(FailureReason::Transient), at(20)),
+            &config(),
+        );
         assert_eq!(failed1.status.phase, Some(Phase::Running));
         assert_eq!(failed1.requeue, Some(Duration::from_secs(10)));
         apply(&mut r, &failed1);
@@ -645,16 +953,35 @@ mod tests {
         assert!(!needs_slot(&r, at(25), &config()));
         assert!(needs_slot(&r, at(30), &config()));
         let second = plan(&observed(&r, None, at(30)), &config());
-        assert_eq!(second.action, Action::CreateJob { attempt: 2, memory: Quantity("512Mi".into()) });
+        assert_eq!(
+            second.action,
+            Action::CreateJob {
+                attempt: 2,
+                memory: Quantity("512Mi".into())
+            }
+        );
         apply(&mut r, &second);
-        let failed2 = plan(&observed(&r, failed(FailureReason::Transient), at(40)), &config());
-        assert_eq!(failed2.requeue, Some(Duration::from_secs(20)), "the backoff doubles");
+        let failed2 = plan(
+            &observed(&r, failed(FailureReason::Transient), at(40)),
+            &config(),
+        );
+        assert_eq!(
+            failed2.requeue,
+            Some(Duration::from_secs(20)),
+            "the backoff doubles"
+        );
         apply(&mut r, &failed2);
         let p = plan(&observed(&r, None, at(70)), &config());
         apply(&mut r, &p);
-        let last = plan(&observed(&r, failed(FailureReason::Transient), at(80)), &config());
+        let last = plan(
+            &observed(&r, failed(FailureReason::Transient), at(80)),
+            &config(),
+        );
         assert_eq!(last.status.phase, Some(Phase::Failed));
-        assert_eq!(last.status.error.as_ref().map(|e| e.reason), Some(FailureReason::RetriesExhausted));
+        assert_eq!(
+            last.status.error.as_ref().map(|e| e.reason),
+            Some(FailureReason::RetriesExhausted)
+        );
         assert_eq!(last.status.attempts.len(), 3);
     }
 
@@ -663,8 +990,14 @@ mod tests {
         let mut r = resource();
         let p = plan(&observed(&r, None, at(0)), &config());
         apply(&mut r, &p);
-        let p = plan(&observed(&r, failed(FailureReason::DeadlineExceeded), at(20)), &config());
-        assert_eq!(p.status.error.map(|e| e.reason), Some(FailureReason::DeadlineExceeded));
+        let p = plan(
+            &observed(&r, failed(FailureReason::DeadlineExceeded), at(20)),
+            &config(),
+        );
+        assert_eq!(
+            p.status.error.map(|e| e.reason),
+            Some(FailureReason::DeadlineExceeded)
+        );
     }
 
     #[test]
@@ -673,10 +1006,19 @@ mod tests {
         r.spec.ocr.engine = OcrEngine::Http;
         let p = plan(&observed(&r, None, at(0)), &config());
         assert_eq!(p.action, Action::Nothing);
-        assert_eq!(p.status.error.as_ref().map(|e| e.reason), Some(FailureReason::InvalidSpec));
-        assert_eq!(conditions::find(&p.status.conditions, conditions::ACCEPTED).map(|c| c.status.as_str()), Some("False"));
+        assert_eq!(
+            p.status.error.as_ref().map(|e| e.reason),
+            Some(FailureReason::InvalidSpec)
+        );
+        assert_eq!(
+            conditions::find(&p.status.conditions, conditions::ACCEPTED).map(|c| c.status.as_str()),
+            Some("False")
+        );
         let mut big = resource();
-        big.spec.resources = Some(RunnerResources { memory: Some(Quantity("64Gi".into())), cpu: None });
+        big.spec.resources = Some(RunnerResources {
+            memory: Some(Quantity("64Gi".into())),
+            cpu: None,
+        });
         assert!(validate(&big, &config()).is_err());
     }
 
@@ -684,10 +1026,20 @@ mod tests {
     fn ttl_deletes_finished_extractions_when_due() {
         let mut r = resource();
         r.spec.ttl_seconds_after_finished = Some(60);
-        r.status = Some(PdfExtractionStatus { phase: Some(Phase::Succeeded), completion_time: Some(Time(at(0))), ..Default::default() });
+        r.status = Some(PdfExtractionStatus {
+            phase: Some(Phase::Succeeded),
+            completion_time: Some(Time(at(0))),
+            ..Default::default()
+        });
         let early = plan(&observed(&r, None, at(10)), &config());
-        assert_eq!((early.action.clone(), early.requeue), (Action::Nothing, Some(Duration::from_secs(50))));
-        assert_eq!(plan(&observed(&r, None, at(60)), &config()).action, Action::DeleteResource);
+        assert_eq!(
+            (early.action.clone(), early.requeue),
+            (Action::Nothing, Some(Duration::from_secs(50)))
+        );
+        assert_eq!(
+            plan(&observed(&r, None, at(60)), &config()).action,
+            Action::DeleteResource
+        );
     }
 
     #[test]
@@ -698,12 +1050,21 @@ mod tests {
             holds_slot: holds,
             wants_slot: wants,
         };
-        let all = vec![c("a", 0, true, false), c("b", 5, false, true), c("c", 1, false, true), c("d", 9, false, true)];
+        let all = vec![
+            c("a", 0, true, false),
+            c("b", 5, false, true),
+            c("c", 1, false, true),
+            c("d", 9, false, true),
+        ];
         assert_eq!(admit(&all, "c", 2), Admission::Granted);
         assert_eq!(admit(&all, "b", 2), Admission::Denied { running: 1 });
         assert_eq!(admit(&all, "b", 3), Admission::Granted);
         assert_eq!(admit(&all, "d", 3), Admission::Denied { running: 1 });
-        assert_eq!(admit(&all, "zzz", 10), Admission::Denied { running: 1 }, "unknown keys are not admitted");
+        assert_eq!(
+            admit(&all, "zzz", 10),
+            Admission::Denied { running: 1 },
+            "unknown keys are not admitted"
+        );
     }
 
     #[test]

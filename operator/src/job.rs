@@ -31,7 +31,9 @@ pub enum JobError {
     NoNamespace,
     #[error("the resource has no uid yet")]
     NoUid,
-    #[error("spec.ocr.engine is http but the operator has no OCR endpoint configured (--ocr-endpoint)")]
+    #[error(
+        "spec.ocr.engine is http but the operator has no OCR endpoint configured (--ocr-endpoint)"
+    )]
     NoOcrEndpoint,
     #[error("building the Job: {0}")]
     Build(#[from] serde_json::Error),
@@ -52,12 +54,18 @@ pub fn job_name(resource_name: &str, attempt: u32) -> String {
 }
 
 fn fnv1a(bytes: &[u8]) -> u32 {
-    bytes.iter().fold(0x811c_9dc5u32, |hash, &b| (hash ^ u32::from(b)).wrapping_mul(0x0100_0193))
+    bytes.iter().fold(0x811c_9dc5u32, |hash, &b| {
+        (hash ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
 }
 
 /// Joins a storage URL (`s3://bucket[/prefix]` or `file:///dir`) and a key.
 pub fn storage_join(base: &str, key: &str) -> String {
-    format!("{}/{}", base.trim_end_matches('/'), key.trim_start_matches('/'))
+    format!(
+        "{}/{}",
+        base.trim_end_matches('/'),
+        key.trim_start_matches('/')
+    )
 }
 
 /// The runner's source argument for a resource.
@@ -72,10 +80,17 @@ pub fn source_uri(resource: &PdfExtraction, config: &OperatorConfig) -> String {
 /// Where the runner writes: the resource's output, or the default prefix.
 pub fn output_uri(resource: &PdfExtraction, config: &OperatorConfig) -> Result<String, JobError> {
     Ok(match &resource.spec.output {
-        Some(output) => format!("s3://{}/{}", output.s3.bucket, layout::normalize_prefix(&output.s3.prefix)),
+        Some(output) => format!(
+            "s3://{}/{}",
+            output.s3.bucket,
+            layout::normalize_prefix(&output.s3.prefix)
+        ),
         None => {
             let namespace = resource.namespace().ok_or(JobError::NoNamespace)?;
-            storage_join(&config.storage_url, &layout::default_prefix(&namespace, &resource.name_any()))
+            storage_join(
+                &config.storage_url,
+                &layout::default_prefix(&namespace, &resource.name_any()),
+            )
         }
     })
 }
@@ -84,7 +99,10 @@ pub fn output_uri(resource: &PdfExtraction, config: &OperatorConfig) -> Result<S
 pub fn selector_labels(uid: &str) -> std::collections::BTreeMap<String, String> {
     [
         (EXTRACTION_UID_LABEL.to_owned(), uid.to_owned()),
-        ("app.kubernetes.io/managed-by".to_owned(), MANAGED_BY.to_owned()),
+        (
+            "app.kubernetes.io/managed-by".to_owned(),
+            MANAGED_BY.to_owned(),
+        ),
     ]
     .into()
 }
@@ -100,7 +118,11 @@ pub fn desired_job(
     let uid = resource.uid().ok_or(JobError::NoUid)?;
     let name = resource.name_any();
     let spec = &resource.spec;
-    let cpu = spec.resources.as_ref().and_then(|r| r.cpu.clone()).unwrap_or_else(|| config.default_cpu.clone());
+    let cpu = spec
+        .resources
+        .as_ref()
+        .and_then(|r| r.cpu.clone())
+        .unwrap_or_else(|| config.default_cpu.clone());
 
     let mut labels = selector_labels(&uid);
     labels.insert("app.kubernetes.io/name".into(), "pdfx-runner".into());
@@ -130,7 +152,10 @@ pub fn desired_job(
     match spec.ocr.engine {
         OcrEngine::Tesseract => env.push(json!({"name": "PDFX_ENGINE", "value": "tesseract"})),
         OcrEngine::Http => {
-            let endpoint = config.ocr_endpoint.as_ref().ok_or(JobError::NoOcrEndpoint)?;
+            let endpoint = config
+                .ocr_endpoint
+                .as_ref()
+                .ok_or(JobError::NoOcrEndpoint)?;
             env.push(json!({"name": "PDFX_ENGINE", "value": "http"}));
             env.push(json!({"name": "PDFX_OCR_ENDPOINT", "value": endpoint}));
         }
@@ -229,11 +254,125 @@ mod tests {
     fn resource(source: Source) -> PdfExtraction {
         let mut r = PdfExtraction::new(
             "report",
-            PdfExtractionSpec { source, output: None, ocr: OcrOptions::default(), resources: None, ttl_seconds_after_finished: None },
+            PdfExtractionSpec {
+                source,
+                output: None,
+                ocr: OcrOptions::default(),
+                resources: None,
+                ttl_seconds_after_finished: None,
+            },
         );
         r.metadata.namespace = Some("team-a".into());
         r.metadata.uid = Some("0b6f1c9e-0000-4000-8000-000000000001".into());
         r
+    }
+
+    fn job_json(resource: &PdfExtraction, config: &OperatorConfig) -> serde_json::Value {
+        let job = desired_job(resource, 2, &Quantity("768Mi".into()), config)
+            .unwrap_or_else(|e| panic!("{e}"));
+        serde_json::to_value(job).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Each requirement of the restricted Pod Security Standard, field by field.
+    #[test]
+    fn the_pod_meets_the_restricted_pod_security_standard() {
+        let job = job_json(
+            &resource(Source::Storage(StorageObject { key: "k".into() })),
+            &OperatorConfig::new("img", "s3://b"),
+        );
+        let pod = &job["spec"]["template"]["spec"];
+        assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+        assert_eq!(
+            pod["securityContext"]["seccompProfile"]["type"],
+            "RuntimeDefault"
+        );
+        assert_ne!(pod["securityContext"]["runAsUser"], 0);
+        assert_eq!(pod["automountServiceAccountToken"], false);
+        assert!(
+            pod.get("hostNetwork").is_none()
+                && pod.get("hostPID").is_none()
+                && pod.get("hostIPC").is_none()
+        );
+        for volume in pod["volumes"].as_array().unwrap_or(&vec![]) {
+            assert!(
+                volume.get("emptyDir").is_some(),
+                "only emptyDir volumes: {volume}"
+            );
+        }
+        let containers = pod["containers"].as_array().cloned().unwrap_or_default();
+        assert_eq!(containers.len(), 1);
+        let c = &containers[0]["securityContext"];
+        assert_eq!(c["allowPrivilegeEscalation"], false);
+        assert_eq!(c["privileged"], false);
+        assert_eq!(c["readOnlyRootFilesystem"], true);
+        assert_eq!(c["runAsNonRoot"], true);
+        assert_eq!(c["capabilities"]["drop"], serde_json::json!(["ALL"]));
+        assert!(c["capabilities"].get("add").is_none());
+        assert_eq!(c["seccompProfile"]["type"], "RuntimeDefault");
+        assert!(containers[0].get("ports").is_none());
+    }
+
+    #[test]
+    fn the_job_carries_limits_retry_policy_and_ownership() {
+        let mut r = resource(Source::Storage(StorageObject {
+            key: "uploads/a.pdf".into(),
+        }));
+        r.metadata.labels = Some([(KUEUE_QUEUE_LABEL.to_owned(), "batch".to_owned())].into());
+        let mut config = OperatorConfig::new("pdfx/runner:1", "s3://pdfx-data");
+        config.storage_secret = Some("pdfx-s3".into());
+        let job = job_json(&r, &config);
+        assert_eq!(job["metadata"]["name"], "report-2");
+        assert_eq!(job["metadata"]["labels"][KUEUE_QUEUE_LABEL], "batch");
+        assert_eq!(
+            job["metadata"]["labels"][EXTRACTION_UID_LABEL],
+            "0b6f1c9e-0000-4000-8000-000000000001"
+        );
+        assert_eq!(
+            job["metadata"]["ownerReferences"][0]["kind"],
+            "PdfExtraction"
+        );
+        assert_eq!(job["metadata"]["ownerReferences"][0]["controller"], true);
+        let spec = &job["spec"];
+        assert_eq!(spec["backoffLimit"], 0);
+        assert_eq!(spec["activeDeadlineSeconds"], 6 * 3600);
+        let rule = &spec["podFailurePolicy"]["rules"][0];
+        assert_eq!(rule["action"], "FailJob");
+        assert_eq!(rule["onExitCodes"]["values"], serde_json::json!([2, 3]));
+        let pod = &spec["template"]["spec"];
+        assert_eq!(pod["restartPolicy"], "Never");
+        let c = &pod["containers"][0];
+        assert_eq!(c["resources"]["limits"]["memory"], "768Mi");
+        assert_eq!(c["resources"]["requests"]["memory"], "768Mi");
+        assert_eq!(
+            c["resources"]["limits"]["cpu"],
+            c["resources"]["requests"]["cpu"]
+        );
+        assert_eq!(
+            c["envFrom"][0]["secretRef"]["name"], "pdfx-s3",
+            "credentials come by Secret reference"
+        );
+        let env: std::collections::BTreeMap<String, String> = c["env"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| {
+                (
+                    e["name"].as_str().unwrap_or_default().to_owned(),
+                    e["value"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(env["PDFX_SOURCE"], "s3://pdfx-data/uploads/a.pdf");
+        assert_eq!(
+            env["PDFX_OUTPUT"],
+            "s3://pdfx-data/extractions/team-a/report/"
+        );
+        assert!(
+            !env.keys().any(|k| k.contains("SECRET")),
+            "no inline credentials"
+        );
+        assert_eq!(pod["volumes"][0]["emptyDir"]["sizeLimit"], "10Gi");
+        assert_eq!(c["volumeMounts"][0]["mountPath"], "/tmp");
     }
 
     #[test]
@@ -250,12 +389,26 @@ mod tests {
     #[test]
     fn sources_and_outputs_resolve_to_runner_uris() {
         let config = OperatorConfig::new("pdfx/runner:1", "s3://pdfx-data");
-        let storage = resource(Source::Storage(StorageObject { key: "uploads/a b.pdf".into() }));
-        assert_eq!(source_uri(&storage, &config), "s3://pdfx-data/uploads/a b.pdf");
-        assert_eq!(output_uri(&storage, &config).unwrap_or_default(), "s3://pdfx-data/extractions/team-a/report/");
-        let s3 = resource(Source::S3(S3Object { bucket: "docs".into(), key: "보고서.pdf".into() }));
+        let storage = resource(Source::Storage(StorageObject {
+            key: "uploads/a b.pdf".into(),
+        }));
+        assert_eq!(
+            source_uri(&storage, &config),
+            "s3://pdfx-data/uploads/a b.pdf"
+        );
+        assert_eq!(
+            output_uri(&storage, &config).unwrap_or_default(),
+            "s3://pdfx-data/extractions/team-a/report/"
+        );
+        let s3 = resource(Source::S3(S3Object {
+            bucket: "docs".into(),
+            key: "보고서.pdf".into(),
+        }));
         assert_eq!(source_uri(&s3, &config), "s3://docs/보고서.pdf");
         let local = OperatorConfig::new("pdfx/runner:1", "file:///var/lib/pdfx/");
-        assert_eq!(source_uri(&storage, &local), "file:///var/lib/pdfx/uploads/a b.pdf");
+        assert_eq!(
+            source_uri(&storage, &local),
+            "file:///var/lib/pdfx/uploads/a b.pdf"
+        );
     }
 }

@@ -21,8 +21,19 @@ pub struct LeaderElection {
 }
 
 impl LeaderElection {
-    pub fn new(client: Client, namespace: &str, name: &str, identity: &str, lease_duration: Duration) -> Self {
-        Self { api: Api::namespaced(client, namespace), name: name.into(), identity: identity.into(), lease_duration }
+    pub fn new(
+        client: Client,
+        namespace: &str,
+        name: &str,
+        identity: &str,
+        lease_duration: Duration,
+    ) -> Self {
+        Self {
+            api: Api::namespaced(client, namespace),
+            name: name.into(),
+            identity: identity.into(),
+            lease_duration,
+        }
     }
 
     /// Tries once to take or renew the Lease; `Ok(true)` when this replica holds it.
@@ -60,7 +71,11 @@ impl LeaderElection {
         if holder != self.identity {
             patch["spec"]["acquireTime"] = json!(MicroTime(now));
         }
-        match self.api.patch(&self.name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+        match self
+            .api
+            .patch(&self.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
             Ok(_) => Ok(true),
             Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
             Err(e) => Err(e),

@@ -23,7 +23,11 @@ use pdfx_operator::metrics::Metrics;
 use pdfx_storage::S3Config;
 
 #[derive(Parser, Debug)]
-#[command(name = "pdfx-operator", version, about = "Runs PdfExtraction resources as Kubernetes Jobs.")]
+#[command(
+    name = "pdfx-operator",
+    version,
+    about = "Runs PdfExtraction resources as Kubernetes Jobs."
+)]
 struct Args {
     /// Namespace to watch; all namespaces when unset.
     #[arg(long, env = "PDFX_NAMESPACE")]
@@ -38,7 +42,11 @@ struct Args {
     #[arg(long, env = "PDFX_RUNNER_S3_ENDPOINT")]
     runner_s3_endpoint: Option<String>,
     /// Container image of the runner.
-    #[arg(long, env = "PDFX_RUNNER_IMAGE", default_value = "pdfx/ocr-runner:0.1.0")]
+    #[arg(
+        long,
+        env = "PDFX_RUNNER_IMAGE",
+        default_value = "pdfx/ocr-runner:0.1.0"
+    )]
     runner_image: String,
     #[arg(long, env = "PDFX_RUNNER_IMAGE_PULL_POLICY")]
     runner_image_pull_policy: Option<String>,
@@ -124,27 +132,47 @@ async fn serve_health(listen: SocketAddr, health: Health) -> anyhow::Result<()> 
         .route(
             "/readyz",
             get(|State(h): State<Health>| async move {
-                if h.ready.load(Ordering::SeqCst) { (StatusCode::OK, "ready") } else { (StatusCode::SERVICE_UNAVAILABLE, "starting") }
+                if h.ready.load(Ordering::SeqCst) {
+                    (StatusCode::OK, "ready")
+                } else {
+                    (StatusCode::SERVICE_UNAVAILABLE, "starting")
+                }
             }),
         )
-        .route("/metrics", get(|State(h): State<Health>| async move { h.metrics.render() }))
+        .route(
+            "/metrics",
+            get(|State(h): State<Health>| async move { h.metrics.render() }),
+        )
         .with_state(health);
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
     axum::serve(listener, app).await.context("serving /metrics")
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let client = Client::try_default().await.context("connecting to the Kubernetes API (KUBECONFIG or in-cluster)")?;
+    let client = Client::try_default()
+        .await
+        .context("connecting to the Kubernetes API (KUBECONFIG or in-cluster)")?;
     let s3 = S3Config::from_env().context("reading PDFX_S3_* settings")?;
     let mut config = config_from(&args);
-    config.storage_endpoint = args.runner_s3_endpoint.clone().or_else(|| s3.endpoint.clone());
+    config.storage_endpoint = args
+        .runner_s3_endpoint
+        .clone()
+        .or_else(|| s3.endpoint.clone());
     config.storage_region = s3.region.clone();
-    for (name, value) in [("default memory", &config.default_memory), ("max memory", &config.max_memory)] {
-        pdfx_operator::quantity::bytes(value).with_context(|| format!("{name}"))?;
+    for (name, value) in [
+        ("default memory", &config.default_memory),
+        ("max memory", &config.max_memory),
+    ] {
+        pdfx_operator::quantity::bytes(value).with_context(|| format!("the {name} setting"))?;
     }
 
     let metrics = Arc::new(Metrics::new().context("registering metrics")?);
-    let health = Health { ready: Arc::new(AtomicBool::new(false)), metrics: metrics.clone() };
+    let health = Health {
+        ready: Arc::new(AtomicBool::new(false)),
+        metrics: metrics.clone(),
+    };
     let server = tokio::spawn(serve_health(args.listen, health.clone()));
 
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
@@ -155,15 +183,28 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .context("watching the CRD")?;
 
     let election = if args.leader_election {
-        let identity = std::env::var("POD_NAME").unwrap_or_else(|_| format!("pdfx-operator-{}", std::process::id()));
-        let election = LeaderElection::new(client.clone(), &args.lease_namespace, &args.lease_name, &identity, Duration::from_secs(15));
-        election.acquire().await.context("acquiring the leader lease")?;
+        let identity = std::env::var("POD_NAME")
+            .unwrap_or_else(|_| format!("pdfx-operator-{}", std::process::id()));
+        let election = LeaderElection::new(
+            client.clone(),
+            &args.lease_namespace,
+            &args.lease_name,
+            &identity,
+            Duration::from_secs(15),
+        );
+        election
+            .acquire()
+            .await
+            .context("acquiring the leader lease")?;
         Some(election)
     } else {
         None
     };
     health.ready.store(true, Ordering::SeqCst);
-    tracing::info!(namespace = args.namespace.as_deref().unwrap_or("<all>"), "operator running");
+    tracing::info!(
+        namespace = args.namespace.as_deref().unwrap_or("<all>"),
+        "operator running"
+    );
     let controller = controller::run(client, config, s3, args.namespace.clone(), metrics);
     match election {
         Some(election) => tokio::select! {
@@ -181,12 +222,16 @@ fn main() -> ExitCode {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube=warn,aws=warn,hyper=warn")),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("info,kube=warn,aws=warn,hyper=warn")
+            }),
         )
         .init();
     let args = Args::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: starting the async runtime: {e}");

@@ -1,6 +1,8 @@
 //! Prometheus metrics of the operator, served at `/metrics`.
 
-use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{
+    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
 
 pub struct Metrics {
     pub registry: Registry,
@@ -22,23 +24,47 @@ impl Metrics {
         let registry = Registry::new_custom(Some("pdfx_operator".into()), None)?;
         let metrics = Self {
             reconciles: IntCounter::new("reconciles_total", "Reconciles started")?,
-            reconcile_errors: IntCounterVec::new(Opts::new("reconcile_errors_total", "Failed reconciles by error kind"), &["kind"])?,
-            controller_errors: IntCounter::new("controller_errors_total", "Errors of the controller machinery (watches, queue)")?,
+            reconcile_errors: IntCounterVec::new(
+                Opts::new("reconcile_errors_total", "Failed reconciles by error kind"),
+                &["kind"],
+            )?,
+            controller_errors: IntCounter::new(
+                "controller_errors_total",
+                "Errors of the controller machinery (watches, queue)",
+            )?,
             reconcile_duration: Histogram::with_opts(
                 HistogramOpts::new("reconcile_duration_seconds", "Time spent in one reconcile")
                     .buckets(vec![0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0]),
             )?,
             jobs_created: IntCounter::new("jobs_created_total", "Jobs created (one per attempt)")?,
-            retries: IntCounter::new("retries_total", "Attempts after the first (OOM and transient retries)")?,
+            retries: IntCounter::new(
+                "retries_total",
+                "Attempts after the first (OOM and transient retries)",
+            )?,
             running_jobs: IntGauge::new("running_jobs", "Extractions holding a Job slot")?,
             queued: IntGauge::new("queue_depth", "Extractions waiting for a Job slot")?,
-            finished: IntCounterVec::new(Opts::new("extractions_finished_total", "Finished extractions by outcome (Succeeded or a failure reason)"), &["outcome"])?,
+            finished: IntCounterVec::new(
+                Opts::new(
+                    "extractions_finished_total",
+                    "Finished extractions by outcome (Succeeded or a failure reason)",
+                ),
+                &["outcome"],
+            )?,
             extraction_duration: Histogram::with_opts(
-                HistogramOpts::new("extraction_duration_seconds", "From the first attempt's start to the outcome")
-                    .buckets(vec![1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 900.0, 1800.0, 3600.0, 10800.0]),
+                HistogramOpts::new(
+                    "extraction_duration_seconds",
+                    "From the first attempt's start to the outcome",
+                )
+                .buckets(vec![
+                    1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 900.0, 1800.0, 3600.0, 10800.0,
+                ]),
             )?,
             attempts: Histogram::with_opts(
-                HistogramOpts::new("attempts_per_extraction", "Attempts a finished extraction took").buckets(vec![1.0, 2.0, 3.0, 4.0, 5.0, 8.0]),
+                HistogramOpts::new(
+                    "attempts_per_extraction",
+                    "Attempts a finished extraction took",
+                )
+                .buckets(vec![1.0, 2.0, 3.0, 4.0, 5.0, 8.0]),
             )?,
             registry,
         };
@@ -59,7 +85,9 @@ impl Metrics {
 
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
-        TextEncoder::new().encode_to_string(&self.registry.gather()).unwrap_or_default()
+        TextEncoder::new()
+            .encode_to_string(&self.registry.gather())
+            .unwrap_or_default()
     }
 }
 
@@ -72,7 +100,10 @@ mod tests {
         let metrics = Metrics::new().unwrap_or_else(|e| panic!("{e}"));
         metrics.finished.with_label_values(&["OOMKilled"]).inc();
         let text = metrics.render();
-        assert!(text.contains("pdfx_operator_extractions_finished_total{outcome=\"OOMKilled\"} 1"), "{text}");
+        assert!(
+            text.contains("pdfx_operator_extractions_finished_total{outcome=\"OOMKilled\"} 1"),
+            "{text}"
+        );
         assert!(text.contains("pdfx_operator_queue_depth 0"));
     }
 }

@@ -14,13 +14,30 @@ use crate::job::CONTAINER_NAME;
 pub enum JobObservation {
     /// Created; no pod has started the runner yet.
     Pending,
-    Running { started: Option<Time> },
-    Succeeded { finished: Option<Time>, message: Option<TerminationMessage> },
-    Failed { finished: Option<Time>, reason: FailureReason, message: String },
+    Running {
+        started: Option<Time>,
+    },
+    Succeeded {
+        finished: Option<Time>,
+        message: Option<TerminationMessage>,
+    },
+    Failed {
+        finished: Option<Time>,
+        reason: FailureReason,
+        message: String,
+    },
 }
 
-fn condition<'a>(job: &'a Job, type_: &str) -> Option<&'a k8s_openapi::api::batch::v1::JobCondition> {
-    job.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == type_ && c.status == "True")
+fn condition<'a>(
+    job: &'a Job,
+    type_: &str,
+) -> Option<&'a k8s_openapi::api::batch::v1::JobCondition> {
+    job.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == type_ && c.status == "True")
 }
 
 /// The runner container's last termination among the Job's pods (newest pod first).
@@ -46,37 +63,68 @@ fn terminated(pods: &[Pod]) -> Option<&ContainerStateTerminated> {
 /// termination message, then its exit code.
 pub fn failure_of(terminated: &ContainerStateTerminated) -> (FailureReason, String) {
     if terminated.reason.as_deref() == Some("OOMKilled") {
-        return (FailureReason::OomKilled, "the runner was killed for exceeding its memory limit".into());
+        return (
+            FailureReason::OomKilled,
+            "the runner was killed for exceeding its memory limit".into(),
+        );
     }
-    if let Some(TerminationMessage::Failed { reason, message }) =
-        terminated.message.as_deref().and_then(TerminationMessage::parse)
+    if let Some(TerminationMessage::Failed { reason, message }) = terminated
+        .message
+        .as_deref()
+        .and_then(TerminationMessage::parse)
     {
         return (reason, message);
     }
     let code = terminated.exit_code;
-    let detail = terminated.message.as_deref().map(str::trim).filter(|m| !m.is_empty()).map(|m| {
-        let line = m.lines().last().unwrap_or(m);
-        format!(": {}", line.chars().take(300).collect::<String>())
-    });
+    let detail = terminated
+        .message
+        .as_deref()
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .map(|m| {
+            let line = m.lines().last().unwrap_or(m);
+            format!(": {}", line.chars().take(300).collect::<String>())
+        });
     let detail = detail.unwrap_or_default();
     match code {
-        EXIT_INVALID_INPUT => (FailureReason::InvalidPdf, format!("the runner rejected the input (exit code 2){detail}")),
-        EXIT_SOURCE_UNAVAILABLE => (FailureReason::SourceNotFound, format!("the source could not be read (exit code 3){detail}")),
-        _ => (FailureReason::Transient, format!("the runner exited with code {code}{detail}")),
+        EXIT_INVALID_INPUT => (
+            FailureReason::InvalidPdf,
+            format!("the runner rejected the input (exit code 2){detail}"),
+        ),
+        EXIT_SOURCE_UNAVAILABLE => (
+            FailureReason::SourceNotFound,
+            format!("the source could not be read (exit code 3){detail}"),
+        ),
+        _ => (
+            FailureReason::Transient,
+            format!("the runner exited with code {code}{detail}"),
+        ),
     }
 }
 
 /// What the Job and its pods say.
 pub fn observe(job: &Job, pods: &[Pod]) -> JobObservation {
     if let Some(complete) = condition(job, "Complete") {
-        let message = terminated(pods).and_then(|t| t.message.as_deref()).and_then(TerminationMessage::parse);
-        return JobObservation::Succeeded { finished: complete.last_transition_time.clone(), message };
+        let message = terminated(pods)
+            .and_then(|t| t.message.as_deref())
+            .and_then(TerminationMessage::parse);
+        return JobObservation::Succeeded {
+            finished: complete.last_transition_time.clone(),
+            message,
+        };
     }
     if let Some(failed) = condition(job, "Failed") {
         let finished = failed.last_transition_time.clone();
         if failed.reason.as_deref() == Some("DeadlineExceeded") {
-            let message = failed.message.clone().unwrap_or_else(|| "the Job ran past its deadline".into());
-            return JobObservation::Failed { finished, reason: FailureReason::DeadlineExceeded, message };
+            let message = failed
+                .message
+                .clone()
+                .unwrap_or_else(|| "the Job ran past its deadline".into());
+            return JobObservation::Failed {
+                finished,
+                reason: FailureReason::DeadlineExceeded,
+                message,
+            };
         }
         let (reason, message) = match terminated(pods) {
             Some(t) => failure_of(t),
@@ -85,11 +133,19 @@ pub fn observe(job: &Job, pods: &[Pod]) -> JobObservation {
                 format!(
                     "the Job failed ({}){}",
                     failed.reason.as_deref().unwrap_or("no reason"),
-                    failed.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
+                    failed
+                        .message
+                        .as_deref()
+                        .map(|m| format!(": {m}"))
+                        .unwrap_or_default()
                 ),
             ),
         };
-        return JobObservation::Failed { finished, reason, message };
+        return JobObservation::Failed {
+            finished,
+            reason,
+            message,
+        };
     }
     // A terminated container can be seen before the Job controller records the
     // Job's condition; waiting for the condition keeps one source of truth.
@@ -100,7 +156,9 @@ pub fn observe(job: &Job, pods: &[Pod]) -> JobObservation {
     match running {
         Some(started) => JobObservation::Running { started },
         None if job.status.as_ref().and_then(|s| s.active).unwrap_or(0) > 0 => {
-            JobObservation::Running { started: job.status.as_ref().and_then(|s| s.start_time.clone()) }
+            JobObservation::Running {
+                started: job.status.as_ref().and_then(|s| s.start_time.clone()),
+            }
         }
         None => JobObservation::Pending,
     }
@@ -112,8 +170,10 @@ mod tests {
     use serde_json::json;
 
     fn job(conditions: serde_json::Value) -> Job {
-        serde_json::from_value(json!({"metadata": {"name": "j"}, "status": {"conditions": conditions}}))
-            .unwrap_or_else(|e| panic!("{e}"))
+        serde_json::from_value(
+            json!({"metadata": {"name": "j"}, "status": {"conditions": conditions}}),
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
     }
 
     fn pod(phase: &str, terminated: Option<serde_json::Value>) -> Pod {
@@ -137,16 +197,28 @@ mod tests {
     #[test]
     fn a_fresh_job_is_pending_and_a_running_pod_is_running() {
         assert_eq!(observe(&job(json!([])), &[]), JobObservation::Pending);
-        assert!(matches!(observe(&job(json!([])), &[pod("Running", None)]), JobObservation::Running { started: Some(_) }));
+        assert!(matches!(
+            observe(&job(json!([])), &[pod("Running", None)]),
+            JobObservation::Running { started: Some(_) }
+        ));
     }
 
     #[test]
     fn success_carries_the_termination_message() {
         let message = r#"{"outcome":"succeeded","location":"s3://b/r.json","summary":{"pages":2,"ocrPages":1,"textLayerPages":1,"characters":10,"languages":["eng"],"engine":"tesseract","durationMs":5}}"#;
         let complete = json!([{"type": "Complete", "status": "True"}]);
-        let observed = observe(&job(complete), &[pod("Succeeded", Some(json!({"exitCode": 0, "message": message})))]);
+        let observed = observe(
+            &job(complete),
+            &[pod(
+                "Succeeded",
+                Some(json!({"exitCode": 0, "message": message})),
+            )],
+        );
         match observed {
-            JobObservation::Succeeded { message: Some(TerminationMessage::Succeeded { summary, .. }), .. } => assert_eq!(summary.pages, 2),
+            JobObservation::Succeeded {
+                message: Some(TerminationMessage::Succeeded { summary, .. }),
+                ..
+            } => assert_eq!(summary.pages, 2),
             other => panic!("{other:?}"),
         }
     }
@@ -154,14 +226,29 @@ mod tests {
     #[test]
     fn oom_kills_are_recognised_whatever_the_exit_code() {
         let t = json!({"exitCode": 137, "reason": "OOMKilled"});
-        let observed = observe(&job(failed_condition("BackoffLimitExceeded")), &[pod("Failed", Some(t))]);
-        assert!(matches!(observed, JobObservation::Failed { reason: FailureReason::OomKilled, .. }), "{observed:?}");
+        let observed = observe(
+            &job(failed_condition("BackoffLimitExceeded")),
+            &[pod("Failed", Some(t))],
+        );
+        assert!(
+            matches!(
+                observed,
+                JobObservation::Failed {
+                    reason: FailureReason::OomKilled,
+                    ..
+                }
+            ),
+            "{observed:?}"
+        );
     }
 
     #[test]
     fn the_runner_reason_wins_over_the_exit_code() {
         let t = json!({"exitCode": 2, "reason": "Error", "message": r#"{"outcome":"failed","reason":"EncryptedPdf","message":"needs a password"}"#});
-        let observed = observe(&job(failed_condition("PodFailurePolicy")), &[pod("Failed", Some(t))]);
+        let observed = observe(
+            &job(failed_condition("PodFailurePolicy")),
+            &[pod("Failed", Some(t))],
+        );
         assert_eq!(
             observed,
             JobObservation::Failed {
@@ -178,17 +265,39 @@ mod tests {
 
     #[test]
     fn exit_codes_classify_when_there_is_no_message() {
-        for (code, reason) in [(2, FailureReason::InvalidPdf), (3, FailureReason::SourceNotFound), (1, FailureReason::Transient), (139, FailureReason::Transient)] {
-            let observed = observe(&job(failed_condition("BackoffLimitExceeded")), &[pod("Failed", Some(json!({"exitCode": code})))]);
-            assert!(matches!(observed, JobObservation::Failed { reason: r, .. } if r == reason), "{code}: {observed:?}");
+        for (code, reason) in [
+            (2, FailureReason::InvalidPdf),
+            (3, FailureReason::SourceNotFound),
+            (1, FailureReason::Transient),
+            (139, FailureReason::Transient),
+        ] {
+            let observed = observe(
+                &job(failed_condition("BackoffLimitExceeded")),
+                &[pod("Failed", Some(json!({"exitCode": code})))],
+            );
+            assert!(
+                matches!(observed, JobObservation::Failed { reason: r, .. } if r == reason),
+                "{code}: {observed:?}"
+            );
         }
     }
 
     #[test]
     fn deadlines_and_podless_failures() {
-        let observed = observe(&job(failed_condition("DeadlineExceeded")), &[pod("Running", None)]);
-        assert!(matches!(observed, JobObservation::Failed { reason: FailureReason::DeadlineExceeded, .. }));
+        let observed = observe(
+            &job(failed_condition("DeadlineExceeded")),
+            &[pod("Running", None)],
+        );
+        assert!(matches!(
+            observed,
+            JobObservation::Failed {
+                reason: FailureReason::DeadlineExceeded,
+                ..
+            }
+        ));
         let observed = observe(&job(failed_condition("BackoffLimitExceeded")), &[]);
-        assert!(matches!(observed, JobObservation::Failed { reason: FailureReason::Transient, ref message, .. } if message.contains("BackoffLimitExceeded")));
+        assert!(
+            matches!(observed, JobObservation::Failed { reason: FailureReason::Transient, ref message, .. } if message.contains("BackoffLimitExceeded"))
+        );
     }
 }

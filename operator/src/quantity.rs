@@ -12,7 +12,9 @@ pub struct BadQuantity(pub String);
 pub fn parse(quantity: &Quantity) -> Result<f64, BadQuantity> {
     let text = quantity.0.trim();
     let bad = || BadQuantity(quantity.0.clone());
-    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-')).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
+        .unwrap_or(text.len());
     let (number, suffix) = text.split_at(split);
     let value: f64 = number.parse().map_err(|_| bad())?;
     let multiplier = match suffix {
@@ -37,7 +39,11 @@ pub fn parse(quantity: &Quantity) -> Result<f64, BadQuantity> {
         _ => return Err(bad()),
     };
     let result = value * multiplier;
-    if result.is_finite() && result >= 0.0 { Ok(result) } else { Err(bad()) }
+    if result.is_finite() && result >= 0.0 {
+        Ok(result)
+    } else {
+        Err(bad())
+    }
 }
 
 /// Bytes of a memory quantity, rounded up.
@@ -47,8 +53,13 @@ pub fn bytes(quantity: &Quantity) -> Result<u64, BadQuantity> {
 
 /// A memory quantity for `bytes`, in the largest binary unit that keeps it whole.
 pub fn from_bytes(bytes: u64) -> Quantity {
-    for (unit, size) in [("Ti", 1u64 << 40), ("Gi", 1 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)] {
-        if bytes >= size && bytes % size == 0 {
+    for (unit, size) in [
+        ("Ti", 1u64 << 40),
+        ("Gi", 1 << 30),
+        ("Mi", 1 << 20),
+        ("Ki", 1 << 10),
+    ] {
+        if bytes >= size && bytes.is_multiple_of(size) {
             return Quantity(format!("{}{unit}", bytes / size));
         }
     }
@@ -57,7 +68,11 @@ pub fn from_bytes(bytes: u64) -> Quantity {
 
 /// The memory limit after an out-of-memory kill: `current × factor`, rounded up
 /// to whole MiB, or `None` when even the current limit is at the cap.
-pub fn escalate_memory(current: &Quantity, factor: f64, cap: &Quantity) -> Result<Option<Quantity>, BadQuantity> {
+pub fn escalate_memory(
+    current: &Quantity,
+    factor: f64,
+    cap: &Quantity,
+) -> Result<Option<Quantity>, BadQuantity> {
     let (current, cap) = (bytes(current)?, bytes(cap)?);
     if current >= cap {
         return Ok(None);
@@ -100,9 +115,18 @@ mod tests {
 
     #[test]
     fn memory_escalates_by_the_factor_up_to_the_cap() {
-        assert_eq!(escalate_memory(&q("512Mi"), 2.0, &q("4Gi")), Ok(Some(q("1Gi"))));
-        assert_eq!(escalate_memory(&q("3Gi"), 2.0, &q("4Gi")), Ok(Some(q("4Gi"))));
+        assert_eq!(
+            escalate_memory(&q("512Mi"), 2.0, &q("4Gi")),
+            Ok(Some(q("1Gi")))
+        );
+        assert_eq!(
+            escalate_memory(&q("3Gi"), 2.0, &q("4Gi")),
+            Ok(Some(q("4Gi")))
+        );
         assert_eq!(escalate_memory(&q("4Gi"), 2.0, &q("4Gi")), Ok(None));
-        assert_eq!(escalate_memory(&q("100M"), 1.5, &q("1Gi")), Ok(Some(q("144Mi"))));
+        assert_eq!(
+            escalate_memory(&q("100M"), 1.5, &q("1Gi")),
+            Ok(Some(q("144Mi")))
+        );
     }
 }

@@ -336,7 +336,44 @@ fn render_text_pages(
     Ok(out)
 }
 
+/// Documents with text layers. pdfium's page creation slows down with every
+/// page already in the document (200 pages took 28 s here), so at most
+/// [`DISTINCT_PAGES`] pages are built and longer documents are assembled by
+/// importing that block repeatedly: the content repeats with the same period
+/// anyway.
 fn write_with_pdfium(path: &Path, spec: &SampleSpec) -> Result<(), SampleError> {
+    if spec.pages <= DISTINCT_PAGES {
+        return build_with_pdfium(path, spec);
+    }
+    let block_path = path.with_extension("block.pdf");
+    let block_spec = SampleSpec {
+        pages: DISTINCT_PAGES,
+        ..spec.clone()
+    };
+    build_with_pdfium(&block_path, &block_spec)?;
+    let result = (|| {
+        let pdfium = pdf::pdfium()?;
+        let block = pdfium
+            .load_pdf_from_file(&block_path, None)
+            .map_err(pdfium_error)?;
+        let mut document = pdfium.create_new_pdf().map_err(pdfium_error)?;
+        let mut written = 0;
+        while written < spec.pages {
+            let take = (spec.pages - written).min(DISTINCT_PAGES);
+            let at = document.pages().len();
+            document
+                .pages_mut()
+                .copy_page_range_from_document(&block, 0..=(take as PdfPageIndex - 1), at)
+                .map_err(pdfium_error)?;
+            written += take;
+        }
+        document.save_to_file(path).map_err(pdfium_error)
+    })();
+    let _ = std::fs::remove_file(&block_path);
+    result
+}
+
+fn build_with_pdfium(path: &Path, spec: &SampleSpec) -> Result<(), SampleError> {
     let scanned: Vec<(u32, RenderedPage)> = if spec.kind == SampleKind::Mixed {
         let distinct = (1..=spec.pages.min(DISTINCT_PAGES)).filter(|&p| is_scanned(spec.kind, p));
         render_text_pages(spec, distinct)?

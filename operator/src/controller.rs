@@ -393,6 +393,12 @@ async fn execute(
                     context.metrics.jobs_created.inc();
                     if *attempt > 1 {
                         context.metrics.retries.inc();
+                        let previous = resource.status.as_ref().and_then(|s| s.attempts.last());
+                        if previous.and_then(|a| a.reason)
+                            == Some(pdfx_crd::FailureReason::OomKilled)
+                        {
+                            context.metrics.oom_retries.inc();
+                        }
                     }
                 }
                 Err(kube::Error::Api(e)) if e.reason == "AlreadyExists" => {}

@@ -12,6 +12,7 @@ pub struct Metrics {
     pub reconcile_duration: Histogram,
     pub jobs_created: IntCounter,
     pub retries: IntCounter,
+    pub oom_retries: IntCounter,
     pub running_jobs: IntGauge,
     pub queued: IntGauge,
     pub finished: IntCounterVec,
@@ -40,6 +41,10 @@ impl Metrics {
             retries: IntCounter::new(
                 "retries_total",
                 "Attempts after the first (OOM and transient retries)",
+            )?,
+            oom_retries: IntCounter::new(
+                "oom_retries_total",
+                "Attempts started with more memory after an out-of-memory kill",
             )?,
             running_jobs: IntGauge::new("running_jobs", "Extractions holding a Job slot")?,
             queued: IntGauge::new("queue_depth", "Extractions waiting for a Job slot")?,
@@ -75,6 +80,7 @@ impl Metrics {
         r.register(Box::new(metrics.reconcile_duration.clone()))?;
         r.register(Box::new(metrics.jobs_created.clone()))?;
         r.register(Box::new(metrics.retries.clone()))?;
+        r.register(Box::new(metrics.oom_retries.clone()))?;
         r.register(Box::new(metrics.running_jobs.clone()))?;
         r.register(Box::new(metrics.queued.clone()))?;
         r.register(Box::new(metrics.finished.clone()))?;

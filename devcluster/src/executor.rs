@@ -270,6 +270,38 @@ fn condition(type_: &str, reason: &str, message: &str, t: &str) -> Value {
            "lastProbeTime": t, "lastTransitionTime": t})
 }
 
+/// Set condition `type_` to the given status, reason and message (the Job
+/// controller's `ensureJobConditionStatus`): an existing condition of that type is
+/// replaced when any of them differs; a missing one is added only when True.
+/// Returns whether the conditions changed.
+fn ensure_condition(
+    conditions: &mut Vec<Value>,
+    type_: &str,
+    status: bool,
+    reason: &str,
+    message: &str,
+    t: &str,
+) -> bool {
+    let mut new = condition(type_, reason, message, t);
+    if !status {
+        new["status"] = json!("False");
+    }
+    match conditions.iter_mut().find(|c| c["type"] == type_) {
+        Some(c)
+            if c["status"] != new["status"] || c["reason"] != reason || c["message"] != message =>
+        {
+            *c = new;
+            true
+        }
+        Some(_) => false,
+        None if status => {
+            conditions.push(new);
+            true
+        }
+        None => false,
+    }
+}
+
 /// The container exit code a pod ended with (None while it has not terminated).
 fn pod_exit(pod: &Value) -> Option<(String, i64)> {
     let cs = pod.pointer("/status/containerStatuses/0")?;
@@ -520,22 +552,33 @@ impl Executor {
         }
         let finished = has_condition(&status, "Complete") || has_condition(&status, "Failed");
         if finished {
-            // ttlSecondsAfterFinished: delete the Job (and its pods) once expired.
-            if let (Some(ttl), Some(done)) = (
-                spec["ttlSecondsAfterFinished"].as_i64(),
-                status["completionTime"].as_str().or_else(|| {
-                    status["conditions"]
-                        .as_array()
-                        .and_then(|cs| cs.iter().find(|c| c["type"] == "Failed"))
-                        .and_then(|c| c["lastTransitionTime"].as_str())
-                }),
-            ) && elapsed_since(done).is_some_and(|e| e >= ttl)
+            // ttlSecondsAfterFinished (the TTL-after-finished controller): once the
+            // finishing condition's lastTransitionTime is `ttl` seconds old, delete the
+            // Job in the foreground (its pods first) with a UID precondition.
+            let finished_at = status["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|c| {
+                    (c["type"] == "Complete" || c["type"] == "Failed") && c["status"] == "True"
+                })
+                .and_then(|c| c["lastTransitionTime"].as_str());
+            if let (Some(ttl), Some(done)) = (spec["ttlSecondsAfterFinished"].as_i64(), finished_at)
+                && elapsed_since(done).is_some_and(|e| e >= ttl)
             {
                 let opts = DeleteOpts {
-                    propagation: Some("Background".into()),
+                    propagation: Some("Foreground".into()),
+                    uid: Some(uid.to_string()),
                     ..DeleteOpts::default()
                 };
-                let _ = self.server.delete(&self.jobs, ns, name, &opts).await;
+                match self.server.delete(&self.jobs, ns, name, &opts).await {
+                    Ok(_) => tracing::info!(
+                        job = name,
+                        ttl,
+                        "ttlSecondsAfterFinished expired: deleted the job"
+                    ),
+                    Err(e) => tracing::debug!(job = name, error = %e, "TTL deletion failed"),
+                }
             }
             return;
         }
@@ -566,13 +609,36 @@ impl Executor {
             "ready": active.iter().filter(|p| phase(p) == "Running").count(), "terminating": 0,
             "uncountedTerminatedPods": {}
         });
-        if let Some(st) = status.get("startTime") {
-            new_status["startTime"] = st.clone();
-        } else if !suspended {
-            new_status["startTime"] = json!(t);
-        }
         let mut conditions: Vec<Value> =
             status["conditions"].as_array().cloned().unwrap_or_default();
+        // The `Suspended` condition: True/JobSuspended while suspended; on resume an
+        // existing one turns False/JobResumed and startTime restarts (activeDeadlineSeconds
+        // counts continuous activity), as the Job controller does.
+        let resumed = if suspended {
+            ensure_condition(
+                &mut conditions,
+                "Suspended",
+                true,
+                "JobSuspended",
+                "Job suspended",
+                &t,
+            );
+            false
+        } else {
+            ensure_condition(
+                &mut conditions,
+                "Suspended",
+                false,
+                "JobResumed",
+                "Job resumed",
+                &t,
+            )
+        };
+        match status.get("startTime") {
+            Some(st) if !resumed => new_status["startTime"] = st.clone(),
+            _ if !suspended => new_status["startTime"] = json!(t),
+            _ => {}
+        }
         let completions = spec["completions"].as_i64().unwrap_or(1);
         let mut fail: Option<(String, String)> = None;
         // podFailurePolicy and backoffLimit over failed pods.
@@ -613,7 +679,9 @@ impl Executor {
                 "Job has reached the specified backoff limit".into(),
             ));
         }
+        // A suspended Job is never past its deadline.
         if fail.is_none()
+            && !suspended
             && let (Some(ads), Some(st)) = (
                 spec["activeDeadlineSeconds"].as_i64(),
                 new_status["startTime"].as_str(),
@@ -659,15 +727,12 @@ impl Executor {
             for p in &active {
                 self.fail_active_pod(p, "JobSuspended").await;
             }
-            if !has_condition(&status, "Suspended") {
-                conditions.push(condition("Suspended", "JobSuspended", "Job suspended", &t));
-            }
             new_status["conditions"] = json!(conditions);
             new_status["active"] = json!(0);
+            new_status["ready"] = json!(0);
             self.patch_status(&self.jobs, job, new_status).await;
             return;
         }
-        conditions.retain(|c| c["type"] != "Suspended");
         if !conditions.is_empty() {
             new_status["conditions"] = json!(conditions);
         }

@@ -1,13 +1,17 @@
 //! The local executor with real processes: Complete, PodFailurePolicy, OOMKilled,
-//! deadlines, backoff, deletion killing the process, termination messages, env.
+//! deadlines, backoff, deletion killing the process, termination messages, env,
+//! suspend/resume and ttlSecondsAfterFinished.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
 use common::*;
+use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::batch::v1::JobCondition;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use pdfx_devcluster::executor::{Executor, ExecutorConfig, MEMORY_ANNOTATION};
 use pdfx_devcluster::{ApiServer, Running};
@@ -245,4 +249,173 @@ async fn active_deadline_and_deletion_kill_the_process() {
         }
     })
     .await;
+}
+
+/// The next watch event, within the generous timeout.
+async fn next_event<T>(rx: &mut tokio::sync::mpsc::UnboundedReceiver<T>) -> T {
+    tokio::time::timeout(WAIT, rx.recv())
+        .await
+        .expect("no watch event in time")
+        .expect("watch ended")
+}
+
+fn job_condition(j: &Job, type_: &str) -> Option<JobCondition> {
+    j.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.type_ == type_).cloned())
+}
+
+#[tokio::test]
+async fn suspended_job_starts_no_pod_until_resumed() {
+    let (_srv, client, work) = start_executor().await;
+    let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
+    let marker = work.path().join("ran");
+    let script = format!("touch {}", marker.display());
+    jobs.create(
+        &PostParams::default(),
+        &job("held", &script, json!({"suspend": true}), json!({})),
+    )
+    .await
+    .unwrap();
+
+    // The executor has seen the Job once it carries Suspended=True.
+    let suspended = eventually(|| {
+        let jobs = jobs.clone();
+        async move {
+            let j = jobs.get("held").await.unwrap();
+            job_condition(&j, "Suspended").filter(|c| c.status == "True")
+        }
+    })
+    .await;
+    assert_eq!(
+        (suspended.reason.as_deref(), suspended.message.as_deref()),
+        (Some("JobSuspended"), Some("Job suspended"))
+    );
+    assert!(suspended.last_transition_time.is_some());
+
+    // For a few seconds (many reconcile rounds) nothing starts. Slowness can only
+    // hide a bug here, never fail a correct executor.
+    let quiet_until = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
+    while tokio::time::Instant::now() < quiet_until {
+        assert!(
+            pods_of(&client, "held").await.is_empty(),
+            "a suspended job started a pod"
+        );
+        let status = jobs.get("held").await.unwrap().status.unwrap();
+        assert_eq!(status.active.unwrap_or(0), 0);
+        assert!(
+            status.start_time.is_none(),
+            "a suspended job has not started"
+        );
+        assert!(job_condition(&jobs.get("held").await.unwrap(), "Complete").is_none());
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(!marker.exists(), "the program ran while suspended");
+
+    // Resume with a JSON merge patch: the pod runs and the Job completes.
+    jobs.patch(
+        "held",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"suspend": false}})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        wait_finished(&jobs, "held").await,
+        ("Complete".to_string(), "CompletionsReached".to_string())
+    );
+    assert!(marker.exists(), "the program ran after resuming");
+    let done = jobs.get("held").await.unwrap();
+    let status = done.status.clone().unwrap();
+    assert_eq!(status.succeeded, Some(1));
+    assert!(status.start_time.is_some());
+    // Resuming turns the condition False (JobResumed) rather than removing it.
+    let resumed = job_condition(&done, "Suspended").unwrap();
+    assert_eq!(
+        (
+            resumed.status.as_str(),
+            resumed.reason.as_deref(),
+            resumed.message.as_deref()
+        ),
+        ("False", Some("JobResumed"), Some("Job resumed"))
+    );
+    let pods = pods_of(&client, "held").await;
+    assert_eq!(pods.len(), 1);
+    assert_eq!(
+        pods[0].status.clone().unwrap().phase.as_deref(),
+        Some("Succeeded")
+    );
+}
+
+#[tokio::test]
+async fn ttl_after_finished_deletes_the_job_and_its_pods() {
+    let (_srv, client, _w) = start_executor().await;
+    let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
+
+    // A Job without the field stays after finishing.
+    jobs.create(
+        &PostParams::default(),
+        &job("keeper", "exit 0", json!({}), json!({})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(wait_finished(&jobs, "keeper").await.0, "Complete");
+
+    // Watch Jobs (forwarded through a channel) before creating the TTL one, so
+    // that every state it goes through is seen, however fast it goes.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let stream = watcher(jobs.clone(), watcher::Config::default());
+    let forward = tokio::spawn(async move {
+        let mut stream = std::pin::pin!(stream);
+        while let Some(ev) = stream.next().await {
+            if tx.send(ev).is_err() {
+                break;
+            }
+        }
+    });
+    loop {
+        if let watcher::Event::InitDone = next_event(&mut rx).await.unwrap() {
+            break;
+        }
+    }
+
+    jobs.create(
+        &PostParams::default(),
+        &job(
+            "ephemeral",
+            "exit 0",
+            json!({"ttlSecondsAfterFinished": 1}),
+            json!({}),
+        ),
+    )
+    .await
+    .unwrap();
+    let mut completed: Option<JobCondition> = None;
+    loop {
+        match next_event(&mut rx).await.unwrap() {
+            watcher::Event::Apply(j) if j.name_any() == "ephemeral" => {
+                if let Some(c) = job_condition(&j, "Complete").filter(|c| c.status == "True") {
+                    completed = Some(c);
+                }
+            }
+            watcher::Event::Delete(j) if j.name_any() == "ephemeral" => break,
+            _ => {}
+        }
+    }
+    forward.abort();
+    assert!(
+        completed.is_some(),
+        "the TTL Job was deleted only after completing"
+    );
+    assert!(jobs.get_opt("ephemeral").await.unwrap().is_none());
+    // Foreground deletion: the pods went before the Job did.
+    assert!(pods_of(&client, "ephemeral").await.is_empty());
+
+    // The keeper finished before the TTL Job even started, so its own (absent)
+    // TTL had every chance to act: it is still there, with its pod.
+    let keeper = jobs.get("keeper").await.unwrap();
+    assert!(keeper.metadata.deletion_timestamp.is_none());
+    assert!(job_condition(&keeper, "Complete").is_some());
+    assert_eq!(pods_of(&client, "keeper").await.len(), 1);
 }

@@ -19,6 +19,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== generated CRD is current"
 cargo run --quiet --locked -p pdfx-crd --bin crdgen | diff -u crds/pdfextraction.yaml - \
   || { echo "crds/pdfextraction.yaml is stale: cargo run -p pdfx-crd --bin crdgen > crds/pdfextraction.yaml" >&2; exit 1; }
+echo "== doc tests"
+cargo test --workspace --locked --doc
+# Last, so that its summary is the closing line of the run.
 echo "== tests"
 cargo nextest run --workspace --locked --no-fail-fast
-cargo test --workspace --locked --doc

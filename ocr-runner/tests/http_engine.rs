@@ -15,7 +15,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Json};
 use axum::routing::post;
-use common::{extract, result, sample};
+use common::{Run, extract, result, sample};
 use pdfx_crd::FailureReason;
 use pdfx_crd::result::PageMethod;
 use pdfx_crd::runner::TerminationMessage;
@@ -93,35 +93,39 @@ fn start(behaviour: Behaviour) -> (String, Server, tokio::runtime::Runtime) {
     (format!("http://{addr}/ocr"), server, runtime)
 }
 
-fn scanned(dir: &std::path::Path) -> std::path::PathBuf {
-    sample(
-        dir,
+/// Runs the runner with the HTTP engine against a server of `behaviour` on a
+/// one-page scan at 100 DPI; `extra` are further flags.
+fn run_http(
+    behaviour: Behaviour,
+    extra: &[&str],
+) -> (Run, Server, std::path::PathBuf, tempfile::TempDir) {
+    let (endpoint, server, runtime) = start(behaviour);
+    let dir = tempfile::tempdir().unwrap();
+    let pdf = sample(
+        dir.path(),
         "scan.pdf",
         1,
         SampleKind::Scanned,
         SampleLanguage::English,
-    )
+    );
+    let out = dir.path().join("out");
+    let mut args = vec![
+        "--engine",
+        "http",
+        "--ocr-endpoint",
+        &endpoint,
+        "--dpi",
+        "100",
+    ];
+    args.extend_from_slice(extra);
+    let run = extract(&pdf, &out, &args);
+    drop(runtime);
+    (run, server, out, dir)
 }
 
 #[test]
 fn pages_go_to_the_server_and_500s_are_retried() {
-    let (endpoint, server, _rt) = start(Behaviour::FailFirst(2));
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out");
-    let run = extract(
-        &scanned(dir.path()),
-        &out,
-        &[
-            "--engine",
-            "http",
-            "--ocr-endpoint",
-            &endpoint,
-            "--languages",
-            "kor+eng",
-            "--dpi",
-            "100",
-        ],
-    );
+    let (run, server, out, _dir) = run_http(Behaviour::FailFirst(2), &["--languages", "kor+eng"]);
     assert_eq!(run.code(), Some(0), "{}", run.stderr());
     assert_eq!(server.requests.load(Ordering::SeqCst), 3);
     let page = &result(&out).pages[0];
@@ -136,23 +140,7 @@ fn pages_go_to_the_server_and_500s_are_retried() {
 
 #[test]
 fn a_request_past_its_timeout_is_retried() {
-    let (endpoint, server, _rt) = start(Behaviour::SlowFirst);
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out");
-    let run = extract(
-        &scanned(dir.path()),
-        &out,
-        &[
-            "--engine",
-            "http",
-            "--ocr-endpoint",
-            &endpoint,
-            "--ocr-timeout-secs",
-            "1",
-            "--dpi",
-            "100",
-        ],
-    );
+    let (run, server, _out, _dir) = run_http(Behaviour::SlowFirst, &["--ocr-timeout-secs", "1"]);
     assert_eq!(run.code(), Some(0), "{}", run.stderr());
     assert_eq!(server.requests.load(Ordering::SeqCst), 2);
     assert_eq!(server.answered.load(Ordering::SeqCst), 1);
@@ -160,23 +148,7 @@ fn a_request_past_its_timeout_is_retried() {
 
 #[test]
 fn a_server_that_stays_down_fails_the_run_as_transient() {
-    let (endpoint, server, _rt) = start(Behaviour::Down);
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out");
-    let run = extract(
-        &scanned(dir.path()),
-        &out,
-        &[
-            "--engine",
-            "http",
-            "--ocr-endpoint",
-            &endpoint,
-            "--ocr-max-attempts",
-            "3",
-            "--dpi",
-            "100",
-        ],
-    );
+    let (run, server, _out, _dir) = run_http(Behaviour::Down, &["--ocr-max-attempts", "3"]);
     assert_eq!(run.code(), Some(1), "{}", run.stderr());
     assert_eq!(server.requests.load(Ordering::SeqCst), 3);
     assert!(
@@ -186,21 +158,7 @@ fn a_server_that_stays_down_fails_the_run_as_transient() {
 
 #[test]
 fn a_rejected_request_is_not_retried() {
-    let (endpoint, server, _rt) = start(Behaviour::Rejects);
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out");
-    let run = extract(
-        &scanned(dir.path()),
-        &out,
-        &[
-            "--engine",
-            "http",
-            "--ocr-endpoint",
-            &endpoint,
-            "--dpi",
-            "100",
-        ],
-    );
+    let (run, server, _out, _dir) = run_http(Behaviour::Rejects, &[]);
     assert_eq!(run.code(), Some(1), "{}", run.stderr());
     assert_eq!(server.requests.load(Ordering::SeqCst), 1);
     assert!(
@@ -213,10 +171,13 @@ fn a_rejected_request_is_not_retried() {
 #[test]
 fn the_http_engine_needs_an_endpoint() {
     let dir = tempfile::tempdir().unwrap();
-    let run = extract(
-        &scanned(dir.path()),
-        &dir.path().join("out"),
-        &["--engine", "http"],
+    let pdf = sample(
+        dir.path(),
+        "scan.pdf",
+        1,
+        SampleKind::Scanned,
+        SampleLanguage::English,
     );
+    let run = extract(&pdf, &dir.path().join("out"), &["--engine", "http"]);
     assert_eq!(run.code(), Some(2), "{}", run.stderr());
 }

@@ -35,24 +35,37 @@ fn uses_cgroups(enforcement: Option<&str>) -> bool {
     matches!(enforcement, Some("cgroup-v1" | "cgroup-v2"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_oom_killed_extraction_is_retried_with_more_memory_and_succeeds() {
+/// Runs a one-page scanned extraction with the given memory policy and returns
+/// its final status, or `None` (saying why) where no memory cgroup exists.
+async fn run_with_memory(
+    name: &str,
+    default: &str,
+    factor: f64,
+    max: &str,
+) -> Option<(Cluster, pdfx_crd::PdfExtractionStatus)> {
     let mut cluster = Cluster::new(2).await;
-    cluster.config.default_memory = Quantity("64Mi".into());
-    cluster.config.oom_memory_factor = 4.0;
-    cluster.config.max_memory = Quantity("1Gi".into());
+    cluster.config.default_memory = Quantity(default.into());
+    cluster.config.oom_memory_factor = factor;
+    cluster.config.max_memory = Quantity(max.into());
     cluster.start_operator();
-    let key = cluster.upload_sample("big", 1, SampleKind::Scanned, SampleLanguage::English);
-    cluster.create("big", &key, |_| {}).await;
-    let done = cluster.wait_finished("big").await;
+    let key = cluster.upload_sample(name, 1, SampleKind::Scanned, SampleLanguage::English);
+    cluster.create(name, &key, |_| {}).await;
+    let done = cluster.wait_finished(name).await;
     let mechanism = enforcement(&cluster).await;
     if !uses_cgroups(mechanism.as_deref()) {
         eprintln!(
             "SKIPPED: no memory cgroup on this machine (enforcement: {mechanism:?}); OOM kills cannot be produced"
         );
-        return;
+        return None;
     }
-    let status = done.status.unwrap();
+    Some((cluster, done.status.unwrap()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oom_killed_extraction_is_retried_with_more_memory_and_succeeds() {
+    let Some((_cluster, status)) = run_with_memory("big", "64Mi", 4.0, "1Gi").await else {
+        return;
+    };
     assert_eq!(
         status.phase,
         Some(Phase::Succeeded),
@@ -74,39 +87,19 @@ async fn an_oom_killed_extraction_is_retried_with_more_memory_and_succeeds() {
         .iter()
         .map(|a| quantity::bytes(a.memory_limit.as_ref().unwrap()).unwrap())
         .collect();
+    assert_eq!(limits[0], 64 << 20);
     assert!(
         limits.windows(2).all(|w| w[1] == (w[0] * 4).min(1 << 30)),
         "{limits:?}"
     );
-    assert_eq!(limits[0], 64 << 20);
-    eprintln!(
-        "memory limits per attempt: {:?}",
-        status
-            .attempts
-            .iter()
-            .map(|a| a.memory_limit.clone().unwrap().0)
-            .collect::<Vec<_>>()
-    );
+    eprintln!("memory limits per attempt: {limits:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_cap_too_low_it_fails_with_oomkilled_and_every_attempt_recorded() {
-    let mut cluster = Cluster::new(2).await;
-    cluster.config.default_memory = Quantity("32Mi".into());
-    cluster.config.oom_memory_factor = 2.0;
-    cluster.config.max_memory = Quantity("64Mi".into());
-    cluster.start_operator();
-    let key = cluster.upload_sample("capped", 1, SampleKind::Scanned, SampleLanguage::English);
-    cluster.create("capped", &key, |_| {}).await;
-    let done = cluster.wait_finished("capped").await;
-    let mechanism = enforcement(&cluster).await;
-    if !uses_cgroups(mechanism.as_deref()) {
-        eprintln!(
-            "SKIPPED: no memory cgroup on this machine (enforcement: {mechanism:?}); OOM kills cannot be produced"
-        );
+    let Some((cluster, status)) = run_with_memory("capped", "32Mi", 2.0, "64Mi").await else {
         return;
-    }
-    let status = done.status.unwrap();
+    };
     assert_eq!(status.phase, Some(Phase::Failed));
     assert_eq!(
         status.error.as_ref().map(|e| e.reason),

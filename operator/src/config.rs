@@ -18,8 +18,10 @@ pub struct OperatorConfig {
     pub default_cpu: Quantity,
     /// Largest memory limit an out-of-memory retry may ask for.
     pub max_memory: Quantity,
-    /// Factor applied to the memory limit after an out-of-memory kill.
+    /// Factor applied to the memory limit after an out-of-memory kill (at least 1.1).
     pub oom_memory_factor: f64,
+    /// Attempts an extraction may make when each is killed for memory.
+    pub max_oom_attempts: u32,
     /// Jobs running at once, across all watched namespaces; the rest queue.
     pub max_concurrent_jobs: usize,
     /// Attempts per extraction, the first included, for transient failures.
@@ -59,6 +61,7 @@ impl OperatorConfig {
             default_cpu: Quantity("2".into()),
             max_memory: Quantity("8Gi".into()),
             oom_memory_factor: 2.0,
+            max_oom_attempts: 6,
             max_concurrent_jobs: 10,
             max_attempts: 3,
             retry_backoff: Duration::from_secs(10),

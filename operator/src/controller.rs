@@ -24,6 +24,7 @@ use pdfx_crd::{PdfExtraction, ResultSummary, Source};
 use pdfx_storage::{S3Config, StorageUri, Store as ObjectStore};
 use serde::Deserialize;
 use tokio::sync::Mutex;
+use tracing::Instrument;
 
 use crate::config::OperatorConfig;
 use crate::decide::{self, Action, Admission, Candidate, Observed, Plan};
@@ -48,6 +49,8 @@ pub enum Error {
     Json(#[from] serde_json::Error),
     #[error("{0} runner pod(s) still running; cleanup waits for them")]
     PodsRunning(usize),
+    #[error("the status changed since it was read; reconciling again")]
+    StaleStatus,
 }
 
 impl Error {
@@ -55,11 +58,16 @@ impl Error {
     pub fn label(&self) -> &'static str {
         match self {
             Error::Kube(_) => "kube",
-            Error::Finalizer(_) => "finalizer",
+            Error::Finalizer(e) => match e.as_ref() {
+                kube::runtime::finalizer::Error::ApplyFailed(inner)
+                | kube::runtime::finalizer::Error::CleanupFailed(inner) => inner.label(),
+                _ => "finalizer",
+            },
             Error::Job(_) => "job",
             Error::Storage(_) => "storage",
             Error::Json(_) => "json",
             Error::PodsRunning(_) => "pods_running",
+            Error::StaleStatus => "stale_status",
         }
     }
 }
@@ -77,6 +85,8 @@ pub struct Context {
     admissions: Mutex<HashMap<String, (u32, Instant)>>,
     /// When each running extraction's progress was last read (throttle).
     progress_reads: std::sync::Mutex<HashMap<String, Instant>>,
+    /// One storage client per bucket: building one runs the credential chain.
+    stores: Mutex<HashMap<String, ObjectStore>>,
 }
 
 impl Context {
@@ -100,6 +110,7 @@ impl Context {
             store,
             admissions: Mutex::new(HashMap::new()),
             progress_reads: std::sync::Mutex::new(HashMap::new()),
+            stores: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -184,6 +195,10 @@ fn error_policy(
         .reconcile_errors
         .with_label_values(&[error.label()])
         .inc();
+    if matches!(error, Error::Finalizer(e) if matches!(e.as_ref(), kube::runtime::finalizer::Error::ApplyFailed(Error::StaleStatus)))
+    {
+        return ControllerAction::requeue(Duration::from_millis(200));
+    }
     tracing::warn!(extraction = %key_of(&resource), error = %error, "reconcile failed; retrying");
     ControllerAction::requeue(Duration::from_secs(5))
 }
@@ -197,13 +212,13 @@ async fn reconcile(
     let namespace = resource.namespace().unwrap_or_default();
     let api: Api<PdfExtraction> = Api::namespaced(context.client.clone(), &namespace);
     let span = tracing::info_span!("reconcile", extraction = %key_of(&resource));
-    let _guard = span.enter();
     let result = finalizer(&api, FINALIZER, resource, |event| async {
         match event {
             Finalizer::Apply(resource) => apply(resource, &context).await,
             Finalizer::Cleanup(resource) => cleanup(resource, &context).await,
         }
     })
+    .instrument(span)
     .await
     .map_err(|e| Error::Finalizer(Box::new(e)));
     context
@@ -211,6 +226,15 @@ async fn reconcile(
         .reconcile_duration
         .observe(started.elapsed().as_secs_f64());
     result
+}
+
+/// Whether `job` is the one this resource created (a leftover Job of a deleted
+/// resource with the same name belongs to another uid).
+fn owned_by(job: &Job, resource: &PdfExtraction) -> bool {
+    let uid = resource.uid();
+    job.owner_references()
+        .iter()
+        .any(|o| o.controller == Some(true) && Some(&o.uid) == uid.as_ref())
 }
 
 async fn apply(resource: Arc<PdfExtraction>, context: &Context) -> Result<ControllerAction, Error> {
@@ -223,15 +247,24 @@ async fn apply(resource: Arc<PdfExtraction>, context: &Context) -> Result<Contro
         .last()
         .filter(|a| a.outcome == pdfx_crd::AttemptOutcome::Running)
         .cloned();
+    update_gauges(context, now);
 
     let mut job_observation = None;
     let mut progress = None;
     let mut stored_result = None;
+    let mut result_location = None;
     if let Some(attempt) = &current {
         let jobs: Api<Job> = Api::namespaced(context.client.clone(), &namespace);
         if let Some(job) = jobs.get_opt(&attempt.job_name).await? {
+            if !owned_by(&job, &resource) {
+                tracing::warn!(job = %attempt.job_name, "a Job of that name belongs to another resource; waiting for it to go");
+                return Ok(ControllerAction::requeue(Duration::from_secs(5)));
+            }
             let pods: Api<Pod> = Api::namespaced(context.client.clone(), &namespace);
-            let selector = format!("job-name={}", attempt.job_name);
+            let selector = format!(
+                "batch.kubernetes.io/controller-uid={}",
+                job.uid().unwrap_or_default()
+            );
             let pod_list = pods
                 .list(&ListParams::default().labels(&selector))
                 .await?
@@ -241,8 +274,12 @@ async fn apply(resource: Arc<PdfExtraction>, context: &Context) -> Result<Contro
                 JobObservation::Running { .. } if progress_due(context, &resource) => {
                     progress = read_progress(&resource, context).await;
                 }
-                JobObservation::Succeeded { message: None, .. } => {
-                    stored_result = read_result_summary(&resource, context).await;
+                JobObservation::Succeeded { message, .. } => {
+                    let (store, layout) = output_of(&resource, context).await?;
+                    result_location = Some(store.uri_for(&layout.result_json())?.to_string());
+                    if message.is_none() {
+                        stored_result = read_result_summary(&store, &layout).await?;
+                    }
                 }
                 _ => {}
             }
@@ -260,11 +297,12 @@ async fn apply(resource: Arc<PdfExtraction>, context: &Context) -> Result<Contro
         job: job_observation,
         progress,
         stored_result,
+        result_location,
         admission,
         now,
     };
     let plan = decide::plan(&observed, config);
-    execute(&resource, plan, context).await
+    execute(&resource, plan, context, now).await
 }
 
 /// Grants a slot if the oldest-first queue allows, remembering it until the
@@ -302,14 +340,6 @@ async fn admit(resource: &PdfExtraction, context: &Context, now: Timestamp) -> A
         wants_slot: true,
     });
     let admission = decide::admit(&candidates, &key, context.config.max_concurrent_jobs);
-    let running = candidates.iter().filter(|c| c.holds_slot).count();
-    context.metrics.running_jobs.set(running as i64);
-    context.metrics.queued.set(
-        candidates
-            .iter()
-            .filter(|c| c.wants_slot && !c.holds_slot)
-            .count() as i64,
-    );
     if admission == Admission::Granted {
         let next = resource
             .status
@@ -319,6 +349,18 @@ async fn admit(resource: &PdfExtraction, context: &Context, now: Timestamp) -> A
         reserved.insert(key, (next, Instant::now()));
     }
     admission
+}
+
+/// Queue depth and running slots, from the cache.
+fn update_gauges(context: &Context, now: Timestamp) {
+    let cached = context.store.state();
+    let running = cached.iter().filter(|r| decide::holds_slot(r)).count();
+    let waiting = cached
+        .iter()
+        .filter(|r| !decide::holds_slot(r) && decide::needs_slot(r, now, &context.config))
+        .count();
+    context.metrics.running_jobs.set(running as i64);
+    context.metrics.queued.set(waiting as i64);
 }
 
 fn progress_due(context: &Context, resource: &PdfExtraction) -> bool {
@@ -335,13 +377,37 @@ fn progress_due(context: &Context, resource: &PdfExtraction) -> bool {
     }
 }
 
+fn forget_progress(context: &Context, resource: &PdfExtraction) {
+    if let Ok(mut reads) = context.progress_reads.lock() {
+        reads.remove(&key_of(resource));
+    }
+}
+
+/// The store for a storage URI, cached per bucket (or per file system).
+async fn store_for(uri: &StorageUri, context: &Context) -> Result<(ObjectStore, String), Error> {
+    let cache_key = match uri {
+        StorageUri::S3 { bucket, .. } => format!("s3://{bucket}"),
+        StorageUri::File { .. } => "file://".to_owned(),
+    };
+    let mut stores = context.stores.lock().await;
+    let (store, key) = match stores.get(&cache_key) {
+        Some(store) => (store.clone(), uri.key().to_owned()),
+        None => {
+            let (store, key) = ObjectStore::from_uri(uri, &context.s3).await?;
+            stores.insert(cache_key, store.clone());
+            (store, key)
+        }
+    };
+    Ok((store, key))
+}
+
 /// The store and layout of an extraction's output.
 async fn output_of(
     resource: &PdfExtraction,
     context: &Context,
 ) -> Result<(ObjectStore, ExtractionLayout), Error> {
     let uri = StorageUri::parse(&job::output_uri(resource, &context.config)?)?;
-    let (store, prefix) = ObjectStore::from_uri(&uri, &context.s3).await?;
+    let (store, prefix) = store_for(&uri, context).await?;
     Ok((store, ExtractionLayout::new(&prefix)))
 }
 
@@ -349,86 +415,88 @@ async fn read_progress(resource: &PdfExtraction, context: &Context) -> Option<Pr
     let (store, layout) = output_of(resource, context).await.ok()?;
     match store.get_bytes(&layout.progress(), 64 * 1024).await {
         Ok(bytes) => serde_json::from_slice(&bytes).ok(),
-        Err(e) if e.is_not_found() => None,
         Err(e) => {
-            tracing::debug!(error = %e, "progress not readable");
+            if !e.is_not_found() {
+                tracing::debug!(error = %e, "progress not readable");
+            }
             None
         }
     }
 }
 
 /// The summary at the end of `result.json`, read as a stream so that a result
-/// of any size is never held in memory.
-async fn read_result_summary(resource: &PdfExtraction, context: &Context) -> Option<ResultSummary> {
+/// of any size is never held in memory. `None` only when there is no result;
+/// other storage errors are errors (retried), not a missing result.
+async fn read_result_summary(
+    store: &ObjectStore,
+    layout: &ExtractionLayout,
+) -> Result<Option<ResultSummary>, Error> {
     #[derive(Deserialize)]
     struct SummaryOnly {
         summary: Summary,
     }
-    let (store, layout) = output_of(resource, context).await.ok()?;
     let key = layout.result_json();
-    let object = store.get(&key).await.ok()?;
-    let location = store.uri_for(&key).ok()?.to_string();
+    let object = match store.get(&key).await {
+        Ok(object) => object,
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let location = store.uri_for(&key)?.to_string();
     let reader = tokio_util::io::SyncIoBridge::new(object.into_reader());
     let parsed = tokio::task::spawn_blocking(move || {
         serde_json::from_reader::<_, SummaryOnly>(std::io::BufReader::new(reader))
     })
     .await
-    .ok()?
-    .ok()?;
-    Some(parsed.summary.to_status(location))
+    .map_err(|e| Error::Json(serde_json::Error::io(std::io::Error::other(e.to_string()))))?;
+    match parsed {
+        Ok(parsed) => Ok(Some(parsed.summary.to_status(location))),
+        // An unreadable result is no result: the attempt is retried.
+        Err(e) => {
+            tracing::warn!(error = %e, "result.json is unreadable");
+            Ok(None)
+        }
+    }
 }
 
+/// Cuts a note to the 1 KiB Events allow, on a character boundary.
+fn event_note(note: &str) -> String {
+    let mut cut = note.len().min(1000);
+    while !note.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    note[..cut].to_owned()
+}
+
+/// Writes the plan: status first (so that a Job is never running without an
+/// attempt recorded), then the Job, then Events. The status patch carries the
+/// resourceVersion it was computed from: a reconcile that started from a stale
+/// cache gets a conflict and runs again instead of rolling the status back.
 async fn execute(
     resource: &PdfExtraction,
     plan: Plan,
     context: &Context,
+    now: Timestamp,
 ) -> Result<ControllerAction, Error> {
     let namespace = resource.namespace().unwrap_or_default();
-    match &plan.action {
-        Action::CreateJob { attempt, memory } => {
-            let job = job::desired_job(resource, *attempt, memory, &context.config)?;
-            let jobs: Api<Job> = Api::namespaced(context.client.clone(), &namespace);
-            match jobs.create(&PostParams::default(), &job).await {
-                Ok(_) => {
-                    context.metrics.jobs_created.inc();
-                    if *attempt > 1 {
-                        context.metrics.retries.inc();
-                        let previous = resource.status.as_ref().and_then(|s| s.attempts.last());
-                        if previous.and_then(|a| a.reason)
-                            == Some(pdfx_crd::FailureReason::OomKilled)
-                        {
-                            context.metrics.oom_retries.inc();
-                        }
-                    }
-                }
-                Err(kube::Error::Api(e)) if e.reason == "AlreadyExists" => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Action::DeleteResource => {
-            let api: Api<PdfExtraction> = Api::namespaced(context.client.clone(), &namespace);
-            match api
-                .delete(&resource.name_any(), &DeleteParams::default())
-                .await
-            {
-                Ok(_) => {}
-                Err(kube::Error::Api(e)) if e.code == 404 => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Action::Nothing => {}
-    }
-
+    let api: Api<PdfExtraction> = Api::namespaced(context.client.clone(), &namespace);
     let current = resource.status.clone().unwrap_or_default();
     if plan.status != current {
-        let api: Api<PdfExtraction> = Api::namespaced(context.client.clone(), &namespace);
-        let patch = serde_json::json!({"status": plan.status});
-        api.patch_status(
-            &resource.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await?;
+        let patch = serde_json::json!({
+            "metadata": {"resourceVersion": resource.resource_version()},
+            "status": plan.status,
+        });
+        match api
+            .patch_status(
+                &resource.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 409 => return Err(Error::StaleStatus),
+            Err(e) => return Err(e.into()),
+        }
         if plan.status.phase != current.phase
             && let Some(phase) = plan.status.phase
         {
@@ -439,12 +507,109 @@ async fn execute(
             );
             if phase.is_terminal() {
                 record_outcome(&plan, context);
+                forget_progress(context, resource);
             }
         }
     }
 
+    let mut events = plan.events.clone();
+    let mut requeue = plan.requeue;
+    match &plan.action {
+        Action::CreateJob { attempt, memory } => {
+            let job = job::desired_job(resource, *attempt, memory, &context.config)?;
+            let jobs: Api<Job> = Api::namespaced(context.client.clone(), &namespace);
+            match jobs.create(&PostParams::default(), &job).await {
+                Ok(_) => {
+                    context.metrics.jobs_created.inc();
+                    if *attempt > 1 {
+                        context.metrics.retries.inc();
+                        let previous = current
+                            .attempts
+                            .iter()
+                            .rev()
+                            .find(|a| a.number == attempt - 1);
+                        if previous.and_then(|a| a.reason)
+                            == Some(pdfx_crd::FailureReason::OomKilled)
+                        {
+                            context.metrics.oom_retries.inc();
+                        }
+                    }
+                }
+                Err(kube::Error::Api(e)) if e.reason == "AlreadyExists" => {}
+                // The API server refused the Job itself (quota, limits, admission):
+                // that is the attempt's failure, decided like any other.
+                Err(kube::Error::Api(e)) if (400..500).contains(&e.code) && e.code != 429 => {
+                    let reason = if e.code == 422 || e.code == 400 {
+                        pdfx_crd::FailureReason::InvalidSpec
+                    } else {
+                        pdfx_crd::FailureReason::Transient
+                    };
+                    let message =
+                        format!("the API server refused the Job ({}): {}", e.code, e.message);
+                    tracing::warn!(%message, "Job creation refused");
+                    let mut updated = resource.clone();
+                    updated.status = Some(plan.status.clone());
+                    let latest = api.get_status(&resource.name_any()).await?;
+                    updated.metadata.resource_version = latest.resource_version();
+                    let observed = Observed {
+                        resource: &updated,
+                        job: Some(JobObservation::Failed {
+                            finished: None,
+                            reason,
+                            message,
+                        }),
+                        progress: None,
+                        stored_result: None,
+                        result_location: None,
+                        admission: Admission::Denied { running: 0 },
+                        now,
+                    };
+                    let replan = decide::plan(&observed, &context.config);
+                    let patch = serde_json::json!({
+                        "metadata": {"resourceVersion": updated.resource_version()},
+                        "status": replan.status,
+                    });
+                    match api
+                        .patch_status(
+                            &resource.name_any(),
+                            &PatchParams::default(),
+                            &Patch::Merge(&patch),
+                        )
+                        .await
+                    {
+                        Ok(_) => {}
+                        Err(kube::Error::Api(e)) if e.code == 409 => {
+                            return Err(Error::StaleStatus);
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                    events.extend(replan.events);
+                    requeue = replan.requeue;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Action::DeleteResource => match api
+            .delete(&resource.name_any(), &DeleteParams::default())
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(e) => return Err(e.into()),
+        },
+        Action::Nothing => {}
+    }
+
+    publish(resource, &events, context).await;
+    Ok(match requeue {
+        Some(after) => ControllerAction::requeue(after),
+        None => ControllerAction::await_change(),
+    })
+}
+
+async fn publish(resource: &PdfExtraction, events: &[decide::EventSpec], context: &Context) {
     let reference = resource.object_ref(&());
-    for event in &plan.events {
+    for event in events {
         let published = context
             .recorder
             .publish(
@@ -455,7 +620,7 @@ async fn execute(
                         EventType::Normal
                     },
                     reason: event.reason.into(),
-                    note: Some(event.note.chars().take(1000).collect()),
+                    note: Some(event_note(&event.note)),
                     action: "Reconcile".into(),
                     secondary: None,
                 },
@@ -466,11 +631,6 @@ async fn execute(
             tracing::warn!(error = %e, reason = event.reason, "could not record an event");
         }
     }
-
-    Ok(match plan.requeue {
-        Some(after) => ControllerAction::requeue(after),
-        None => ControllerAction::await_change(),
-    })
 }
 
 fn record_outcome(plan: &Plan, context: &Context) {
@@ -493,14 +653,31 @@ fn record_outcome(plan: &Plan, context: &Context) {
         .observe(status.attempts.len() as f64);
 }
 
+/// A pod still counts as running unless it finished, or its deletion has been
+/// pending for longer than any grace period (a lost node never reports back).
+fn still_running(pod: &Pod, now: Timestamp) -> bool {
+    let finished = matches!(
+        pod.status.as_ref().and_then(|s| s.phase.as_deref()),
+        Some("Succeeded" | "Failed")
+    );
+    let abandoned = pod
+        .metadata
+        .deletion_timestamp
+        .as_ref()
+        .is_some_and(|t| now.as_second() - t.0.as_second() > 120);
+    !finished && !abandoned
+}
+
 /// Deletes what pdfx created for the extraction: its Jobs (and their pods),
-/// its result objects, and the gateway's upload. A user's own source object
-/// (`spec.source.s3`) is never touched.
+/// its page checkpoints and result objects, and the gateway's upload. Objects
+/// a user provided are never touched: a `storage` source is deleted only when
+/// it is the gateway's `source.pdf` of this very extraction.
 async fn cleanup(
     resource: Arc<PdfExtraction>,
     context: &Context,
 ) -> Result<ControllerAction, Error> {
     let namespace = resource.namespace().unwrap_or_default();
+    forget_progress(context, &resource);
     if let Some(uid) = resource.uid() {
         let jobs: Api<Job> = Api::namespaced(context.client.clone(), &namespace);
         let selector = format!("{EXTRACTION_UID_LABEL}={uid}");
@@ -524,17 +701,13 @@ async fn cleanup(
         let pods: Api<Pod> = Api::namespaced(context.client.clone(), &namespace);
         let mut remaining = 0;
         for _ in 0..40 {
+            let now = Timestamp::now();
             remaining = pods
                 .list(&ListParams::default().labels(&selector))
                 .await?
                 .items
                 .iter()
-                .filter(|p| {
-                    !matches!(
-                        p.status.as_ref().and_then(|s| s.phase.as_deref()),
-                        Some("Succeeded" | "Failed")
-                    )
-                })
+                .filter(|p| still_running(p, now))
                 .count();
             if remaining == 0 {
                 break;
@@ -545,34 +718,70 @@ async fn cleanup(
             return Err(Error::PodsRunning(remaining));
         }
     }
+
+    let mut left_behind = Vec::new();
     let (store, layout) = output_of(&resource, context).await?;
-    store
-        .delete_prefix(&layout.pages_prefix())
-        .await
-        .or_else(ignore_missing_prefix)?;
-    for key in [
+    let mut keys: Vec<String> = match store.list(&layout.pages_prefix()).await {
+        Ok(objects) => objects
+            .into_iter()
+            .map(|o| o.key)
+            .filter(|k| pdfx_crd::layout::parse_page_object(k).is_some())
+            .collect(),
+        Err(e) if e.is_not_found() => Vec::new(),
+        Err(e) if e.is_access_denied() => {
+            left_behind.push(format!("{}: {e}", layout.pages_prefix()));
+            Vec::new()
+        }
+        Err(e) => return Err(e.into()),
+    };
+    keys.extend([
         layout.progress(),
         layout.result_json(),
         layout.result_txt(),
         layout.checkpoint(),
-    ] {
-        store.delete(&key).await?;
+    ]);
+    for key in keys {
+        delete_object(&store, &key, &mut left_behind).await?;
     }
     if let Source::Storage(object) = &resource.spec.source {
-        let uri = StorageUri::parse(&job::storage_join(&context.config.storage_url, &object.key))?;
-        let (source_store, key) = ObjectStore::from_uri(&uri, &context.s3).await?;
-        source_store.delete(&key).await?;
+        let upload = format!(
+            "{}source.pdf",
+            pdfx_crd::layout::default_prefix(&namespace, &resource.name_any())
+        );
+        if object.key == upload {
+            let uri =
+                StorageUri::parse(&job::storage_join(&context.config.storage_url, &object.key))?;
+            let (source_store, key) = store_for(&uri, context).await?;
+            delete_object(&source_store, &key, &mut left_behind).await?;
+        }
+    }
+    if !left_behind.is_empty() {
+        // Retrying cannot help when access is denied; say so and let the resource go.
+        let note = format!("could not delete: {}", left_behind.join("; "));
+        tracing::warn!(%note, "cleanup incomplete");
+        let event = decide::EventSpec {
+            warning: true,
+            reason: "CleanupIncomplete",
+            note,
+        };
+        publish(&resource, &[event], context).await;
     }
     tracing::info!("cleaned up the Jobs and objects of the extraction");
     Ok(ControllerAction::await_change())
 }
 
-fn ignore_missing_prefix(
-    error: pdfx_storage::StorageError,
-) -> Result<usize, pdfx_storage::StorageError> {
-    if error.is_not_found() {
-        Ok(0)
-    } else {
-        Err(error)
+async fn delete_object(
+    store: &ObjectStore,
+    key: &str,
+    left_behind: &mut Vec<String>,
+) -> Result<(), Error> {
+    match store.delete(key).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.is_not_found() => Ok(()),
+        Err(e) if e.is_access_denied() => {
+            left_behind.push(format!("{key}: {e}"));
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
     }
 }

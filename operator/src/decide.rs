@@ -71,6 +71,9 @@ pub struct Observed<'a> {
     pub progress: Option<ProgressDocument>,
     /// `result.json`'s summary, read when a succeeded Job left no termination message.
     pub stored_result: Option<ResultSummary>,
+    /// Where `result.json` is, computed by the operator from the output layout.
+    /// The runner parses untrusted PDFs, so the location it reports is not used.
+    pub result_location: Option<String>,
     pub admission: Admission,
     pub now: Timestamp,
 }
@@ -94,8 +97,48 @@ fn memory_of_first_attempt(resource: &PdfExtraction, config: &OperatorConfig) ->
         .unwrap_or_else(|| config.default_memory.clone())
 }
 
+/// The bucket of an `s3://bucket[/prefix]` storage URL and its prefix (with a
+/// trailing `/`, or empty); `None` for `file://` storage.
+fn storage_bucket(storage_url: &str) -> Option<(&str, String)> {
+    let rest = storage_url.strip_prefix("s3://")?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    Some((bucket, pdfx_crd::layout::normalize_prefix(prefix)))
+}
+
 /// Spec problems the schema cannot catch; `Err` fails the extraction at once.
+///
+/// The operator's bucket is shared by every namespace, so an extraction may
+/// only read uploads and write results under its own namespace's prefix
+/// there (`extractions/<namespace>/`): otherwise one tenant could read, or by
+/// deleting its resource delete, another tenant's objects.
 pub fn validate(resource: &PdfExtraction, config: &OperatorConfig) -> Result<(), String> {
+    let namespace = resource.namespace().unwrap_or_default();
+    let own = format!("extractions/{namespace}/");
+    if let pdfx_crd::Source::Storage(object) = &resource.spec.source
+        && (!object.key.starts_with(&own)
+            || object.key.split('/').any(|s| s == ".." || s.is_empty()))
+    {
+        return Err(format!(
+            "spec.source.storage.key must lie under {own} (the namespace's own uploads)"
+        ));
+    }
+    if let Some(output) = &resource.spec.output {
+        let prefix = pdfx_crd::layout::normalize_prefix(&output.s3.prefix);
+        if prefix.is_empty() {
+            return Err(
+                "spec.output.s3.prefix must not be empty: the results need a prefix of their own"
+                    .into(),
+            );
+        }
+        if let Some((bucket, base)) = storage_bucket(&config.storage_url)
+            && output.s3.bucket == bucket
+            && !prefix.starts_with(&format!("{base}{own}"))
+        {
+            return Err(format!(
+                "in the operator's bucket, spec.output.s3.prefix must lie under {base}{own}"
+            ));
+        }
+    }
     if resource.spec.ocr.engine == OcrEngine::Http && config.ocr_endpoint.is_none() {
         return Err(
             "spec.ocr.engine is http, but this operator has no OCR server configured".into(),
@@ -137,7 +180,9 @@ pub fn needs_slot(resource: &PdfExtraction, now: Timestamp, config: &OperatorCon
         return false;
     }
     let status = resource.status.clone().unwrap_or_default();
-    if status.phase.is_some_and(Phase::is_terminal) || validate(resource, config).is_err() {
+    if status.phase.is_some_and(Phase::is_terminal)
+        || (status.attempts.is_empty() && validate(resource, config).is_err())
+    {
         return false;
     }
     match status.attempts.last() {
@@ -193,6 +238,15 @@ pub fn retry_decision(
         .clone()
         .unwrap_or_else(|| config.default_memory.clone());
     match reason {
+        FailureReason::OomKilled if attempt.number >= config.max_oom_attempts => {
+            RetryDecision::Fail {
+                reason: FailureReason::OomKilled,
+                message: format!(
+                    "the runner ran out of memory in each of {} attempts (last limit {})",
+                    attempt.number, memory.0
+                ),
+            }
+        }
         FailureReason::OomKilled => {
             match quantity::escalate_memory(&memory, config.oom_memory_factor, &config.max_memory) {
                 Ok(Some(more)) => RetryDecision::Retry {
@@ -396,7 +450,11 @@ pub fn plan(observed: &Observed<'_>, config: &OperatorConfig) -> Plan {
         return finish(b);
     }
 
-    if let Err(message) = validate(resource, config) {
+    // Validated once, before the first attempt: a later change of the
+    // operator's settings must not fail extractions that were accepted.
+    if b.status.attempts.is_empty()
+        && let Err(message) = validate(resource, config)
+    {
         b.condition(
             conditions::ACCEPTED,
             ConditionStatus::False,
@@ -422,19 +480,14 @@ pub fn plan(observed: &Observed<'_>, config: &OperatorConfig) -> Plan {
                 Some(wait) => b.requeue(wait),
                 None => match observed.admission {
                     Admission::Granted => {
-                        let memory = match retry_decision(
-                            &attempt,
-                            attempt.reason.unwrap_or(FailureReason::Transient),
-                            "",
-                            config,
-                        ) {
-                            RetryDecision::Retry { memory, .. } => memory,
-                            RetryDecision::Fail { .. } => attempt
-                                .memory_limit
-                                .clone()
-                                .unwrap_or_else(|| config.default_memory.clone()),
-                        };
-                        b.start_attempt(attempt.number + 1, memory);
+                        let reason = attempt.reason.unwrap_or(FailureReason::Transient);
+                        let message = attempt.message.clone().unwrap_or_default();
+                        match retry_decision(&attempt, reason, &message, config) {
+                            RetryDecision::Retry { memory, .. } => {
+                                b.start_attempt(attempt.number + 1, memory)
+                            }
+                            RetryDecision::Fail { reason, message } => b.fail(reason, message),
+                        }
                     }
                     Admission::Denied { running } => {
                         b.condition(
@@ -492,9 +545,14 @@ fn running_attempt(b: &mut Builder<'_>, observed: &Observed<'_>, attempt: Attemp
         }
         Some(JobObservation::Succeeded { finished, message }) => {
             let summary = match message {
-                Some(TerminationMessage::Succeeded { location, summary }) => {
-                    Some(summary.to_status(location.clone()))
-                }
+                Some(TerminationMessage::Succeeded { location, summary }) => Some(
+                    summary.to_status(
+                        observed
+                            .result_location
+                            .clone()
+                            .unwrap_or_else(|| location.clone()),
+                    ),
+                ),
                 _ => observed.stored_result.clone(),
             };
             let Some(summary) = summary else {
@@ -656,7 +714,7 @@ mod tests {
             "doc",
             PdfExtractionSpec {
                 source: Source::Storage(StorageObject {
-                    key: "uploads/doc.pdf".into(),
+                    key: "extractions/ns/doc/source.pdf".into(),
                 }),
                 output: None,
                 ocr: OcrOptions::default(),
@@ -680,6 +738,7 @@ mod tests {
             job,
             progress: None,
             stored_result: None,
+            result_location: None,
             admission: Admission::Granted,
             now,
         }
@@ -1020,6 +1079,54 @@ mod tests {
             cpu: None,
         });
         assert!(validate(&big, &config()).is_err());
+    }
+
+    #[test]
+    fn extractions_stay_within_their_namespace_in_the_shared_bucket() {
+        let c = config();
+        let mut other = resource();
+        other.spec.source = Source::Storage(StorageObject {
+            key: "extractions/other-ns/doc/source.pdf".into(),
+        });
+        assert!(validate(&other, &c).is_err());
+        let mut sneaky = resource();
+        sneaky.spec.source = Source::Storage(StorageObject {
+            key: "extractions/ns/../other/x.pdf".into(),
+        });
+        assert!(validate(&sneaky, &c).is_err());
+        let output = |bucket: &str, prefix: &str| {
+            let mut r = resource();
+            r.spec.output = Some(pdfx_crd::Output {
+                s3: pdfx_crd::S3Prefix {
+                    bucket: bucket.into(),
+                    prefix: prefix.into(),
+                },
+            });
+            validate(&r, &c)
+        };
+        assert!(output("pdfx", "extractions/other-ns/x/").is_err());
+        assert!(output("pdfx", "").is_err());
+        assert!(output("pdfx", "extractions/ns/custom/").is_ok());
+        assert!(output("my-own-bucket", "anything/").is_ok());
+        assert!(output("my-own-bucket", "/").is_err());
+    }
+
+    #[test]
+    fn a_setting_changed_after_acceptance_does_not_fail_running_extractions() {
+        let mut r = resource();
+        let p = plan(&observed(&r, None, at(0)), &config());
+        apply(&mut r, &p);
+        let mut stricter = config();
+        stricter.max_memory = Quantity("256Mi".into());
+        r.spec.resources = Some(RunnerResources {
+            memory: Some(Quantity("512Mi".into())),
+            cpu: None,
+        });
+        let later = plan(
+            &observed(&r, Some(JobObservation::Running { started: None }), at(5)),
+            &stricter,
+        );
+        assert_eq!(later.status.phase, Some(Phase::Running));
     }
 
     #[test]

@@ -99,8 +99,12 @@ impl LeaderElection {
     pub async fn keep(&self) {
         let mut renewed = std::time::Instant::now();
         loop {
-            tokio::time::sleep(self.lease_duration / 3).await;
-            match self.try_acquire().await {
+            tokio::time::sleep(self.lease_duration / 5).await;
+            // A renewal that hangs must not keep a leader acting past its lease.
+            let attempt = tokio::time::timeout(self.lease_duration / 5, self.try_acquire()).await;
+            match attempt
+                .unwrap_or_else(|_| Err(kube::Error::Service("lease renewal timed out".into())))
+            {
                 Ok(true) => renewed = std::time::Instant::now(),
                 Ok(false) => {
                     tracing::error!(lease = %self.name, "leadership lost");
@@ -108,7 +112,9 @@ impl LeaderElection {
                 }
                 Err(e) => tracing::warn!(error = %e, "renewing the lease failed; retrying"),
             }
-            if renewed.elapsed() >= self.lease_duration {
+            // Give up well before the lease can expire, so that a new leader
+            // never overlaps with this one.
+            if renewed.elapsed() >= self.lease_duration * 2 / 3 {
                 tracing::error!(lease = %self.name, "could not renew the lease in time");
                 return;
             }

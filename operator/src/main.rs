@@ -94,8 +94,9 @@ struct Args {
     /// Take a Lease before acting (needed when more than one replica runs).
     #[arg(long, env = "PDFX_LEADER_ELECTION")]
     leader_election: bool,
-    #[arg(long, env = "PDFX_LEASE_NAMESPACE", default_value = "default")]
-    lease_namespace: String,
+    /// Namespace of the Lease; default: the operator's own (`POD_NAMESPACE`), else `default`.
+    #[arg(long, env = "PDFX_LEASE_NAMESPACE")]
+    lease_namespace: Option<String>,
     #[arg(long, env = "PDFX_LEASE_NAME", default_value = "pdfx-operator")]
     lease_name: String,
 }
@@ -161,7 +162,17 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .clone()
         .or_else(|| s3.endpoint.clone());
     config.storage_region = s3.region.clone();
+    anyhow::ensure!(
+        config.oom_memory_factor >= 1.1,
+        "--oom-memory-factor must be at least 1.1"
+    );
+    anyhow::ensure!(
+        config.active_deadline_seconds > 0,
+        "--active-deadline-secs must be positive"
+    );
+    pdfx_operator::quantity::parse(&config.default_cpu).context("the default cpu setting")?;
     for (name, value) in [
+        ("tmp size limit", &config.tmp_size_limit),
         ("default memory", &config.default_memory),
         ("max memory", &config.max_memory),
     ] {
@@ -182,12 +193,26 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .context("the PdfExtraction CRD was not established within 5 minutes (install crds/pdfextraction.yaml)")?
         .context("watching the CRD")?;
 
+    // Ready once the CRD is there: a standby replica is healthy and ready too,
+    // or a rolling update with maxUnavailable 0 would never finish.
+    health.ready.store(true, Ordering::SeqCst);
     let election = if args.leader_election {
         let identity = std::env::var("POD_NAME")
-            .unwrap_or_else(|_| format!("pdfx-operator-{}", std::process::id()));
+            .or_else(|_| std::env::var("HOSTNAME"))
+            .unwrap_or_else(|_| {
+                let nanos = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.subsec_nanos());
+                format!("pdfx-operator-{}-{nanos:08x}", std::process::id())
+            });
+        let namespace = args
+            .lease_namespace
+            .clone()
+            .or_else(|| std::env::var("POD_NAMESPACE").ok())
+            .unwrap_or_else(|| "default".to_owned());
         let election = LeaderElection::new(
             client.clone(),
-            &args.lease_namespace,
+            &namespace,
             &args.lease_name,
             &identity,
             Duration::from_secs(15),
@@ -200,7 +225,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
     } else {
         None
     };
-    health.ready.store(true, Ordering::SeqCst);
     tracing::info!(
         namespace = args.namespace.as_deref().unwrap_or("<all>"),
         "operator running"

@@ -128,6 +128,17 @@ pub fn observe(job: &Job, pods: &[Pod]) -> JobObservation {
         }
         let (reason, message) = match terminated(pods) {
             Some(t) => failure_of(t),
+            // The pods are gone (garbage-collected), but the Job says the pod
+            // failure policy ended it: exit code 2 or 3, which never retries.
+            None if failed.reason.as_deref() == Some("PodFailurePolicy") => {
+                let text = failed.message.clone().unwrap_or_default();
+                let reason = if text.contains("exit code 3") {
+                    FailureReason::SourceNotFound
+                } else {
+                    FailureReason::InvalidPdf
+                };
+                (reason, format!("the runner rejected the input: {text}"))
+            }
             None => (
                 FailureReason::Transient,
                 format!(

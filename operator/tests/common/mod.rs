@@ -140,7 +140,8 @@ impl Cluster {
         Api::namespaced(self.client.clone(), "default")
     }
 
-    /// Writes a generated sample into storage under `uploads/<name>.pdf`.
+    /// Writes a generated sample where the gateway puts uploads:
+    /// `extractions/default/<name>/source.pdf`.
     pub fn upload_sample(
         &self,
         name: &str,
@@ -148,7 +149,7 @@ impl Cluster {
         kind: SampleKind,
         language: SampleLanguage,
     ) -> String {
-        let key = format!("uploads/{name}.pdf");
+        let key = format!("extractions/default/{name}/source.pdf");
         let path = self.storage.path().join(&key);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         write_sample(&path, &SampleSpec::new(pages, kind, language)).unwrap();
@@ -156,7 +157,7 @@ impl Cluster {
     }
 
     pub fn upload_bytes(&self, name: &str, bytes: &[u8]) -> String {
-        let key = format!("uploads/{name}.pdf");
+        let key = format!("extractions/default/{name}/source.pdf");
         let path = self.storage.path().join(&key);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, bytes).unwrap();

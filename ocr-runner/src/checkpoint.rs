@@ -89,28 +89,41 @@ impl Checkpoints {
     /// Returns whether the old checkpoints were discarded.
     pub async fn prepare(&self, fingerprint: &Fingerprint) -> Result<bool, RunnerError> {
         let key = self.layout.checkpoint();
-        let stored: Option<Fingerprint> = match self.store.get_bytes(&key, 1 << 20).await {
-            Ok(bytes) => serde_json::from_slice(&bytes).ok(),
+        let stored = match self.store.get_bytes(&key, 1 << 20).await {
+            Ok(bytes) => Some(serde_json::from_slice::<Fingerprint>(&bytes).ok()),
             Err(e) if e.is_not_found() => None,
             Err(e) => return Err(e.into()),
         };
-        if stored.as_ref() == Some(fingerprint) {
+        if stored.as_ref().and_then(Option::as_ref) == Some(fingerprint) {
             return Ok(false);
         }
-        let discarded = stored.is_some()
-            || !self
-                .store
-                .list(&self.layout.pages_prefix())
-                .await?
-                .is_empty();
+        let pages: Vec<String> = self
+            .store
+            .list(&self.layout.pages_prefix())
+            .await?
+            .into_iter()
+            .map(|o| o.key)
+            .filter(|k| parse_page_object(k).is_some())
+            .collect();
+        // Without a checkpoint.json the output is not one of ours: never delete
+        // what is there (it may be someone's own `pages/` folder), and never
+        // mix page objects of unknown origin into a result.
+        if stored.is_none() && !pages.is_empty() {
+            return Err(RunnerError::InvalidOptions(format!(
+                "the output {} already holds page files but no {}; use an empty output",
+                self.layout.pages_prefix(),
+                pdfx_crd::layout::CHECKPOINT_JSON
+            )));
+        }
+        let discarded = stored.is_some();
         if discarded {
             tracing::info!("source or options changed since the last run: starting over");
+            self.store.delete(&self.layout.result_json()).await?;
+            self.store.delete(&self.layout.result_txt()).await?;
+            for page in &pages {
+                self.store.delete(page).await?;
+            }
         }
-        self.store.delete(&self.layout.result_json()).await?;
-        self.store.delete(&self.layout.result_txt()).await?;
-        self.store
-            .delete_prefix(&self.layout.pages_prefix())
-            .await?;
         let body =
             serde_json::to_vec(fingerprint).map_err(|e| RunnerError::Internal(e.to_string()))?;
         self.store
@@ -202,6 +215,7 @@ impl Checkpoints {
         &self,
         pages: &[u32],
         mut summary: Summary,
+        started: Instant,
         workdir: &Path,
     ) -> Result<Summary, RunnerError> {
         let json_path = workdir.join("result.json.part");
@@ -237,6 +251,7 @@ impl Checkpoints {
                 .await
                 .map_err(io(&txt_path))?;
         }
+        summary.duration_ms = started.elapsed().as_millis() as u64;
         let encoded =
             serde_json::to_vec(&summary).map_err(|e| RunnerError::Internal(e.to_string()))?;
         json.write_all(b"],\"summary\":")

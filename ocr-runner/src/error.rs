@@ -53,7 +53,10 @@ impl RunnerError {
             RunnerError::Ocr(e) => e.reason(),
             RunnerError::Storage(e) if e.is_not_found() => FailureReason::SourceNotFound,
             RunnerError::Storage(e) if e.is_access_denied() => FailureReason::AccessDenied,
-            RunnerError::Storage(_) => FailureReason::Transient,
+            RunnerError::Storage(e) if e.is_transient() => FailureReason::Transient,
+            // A bad key, an object over a size limit or a bad configuration will
+            // fail the same way on every attempt.
+            RunnerError::Storage(_) => FailureReason::InvalidSpec,
             RunnerError::SourceNotFound { .. } => FailureReason::SourceNotFound,
             RunnerError::SourceDenied { .. } => FailureReason::AccessDenied,
             RunnerError::SourceTransient { .. } => FailureReason::Transient,

@@ -32,6 +32,9 @@ pub const MEMORY_MODEL: MemoryModel = MemoryModel {
     per_worker_bytes: 160 << 20,
 };
 
+/// More OCR workers than this only add memory: each owns a Tesseract engine.
+pub const MAX_WORKERS: usize = 64;
+
 /// Everything one extraction needs.
 #[derive(Clone, Debug)]
 pub struct ExtractRequest {
@@ -117,8 +120,12 @@ fn validate(request: &ExtractRequest) -> Result<(), RunnerError> {
             ));
         }
     }
-    if request.workers == Some(0) {
-        return invalid("workers must be at least 1".into());
+    if let Some(workers) = request.workers
+        && !(1..=MAX_WORKERS).contains(&workers)
+    {
+        return invalid(format!(
+            "workers must be between 1 and {MAX_WORKERS}, not {workers}"
+        ));
     }
     if request.engine == EngineKind::Http && request.ocr_endpoint.is_none() {
         return invalid("the http engine needs an OCR endpoint (--ocr-endpoint)".into());
@@ -157,7 +164,10 @@ fn engine_factory(
     match request.engine {
         EngineKind::Tesseract => {
             let tessdata = tessdata_dir();
-            check_languages(&tessdata, &request.languages)?;
+            // A text-layer-only run never starts an engine and needs no models.
+            if request.mode != OcrMode::Never {
+                check_languages(&tessdata, &request.languages)?;
+            }
             let languages = request.languages.clone();
             Ok(Arc::new(move || {
                 Ok(
@@ -316,10 +326,9 @@ pub async fn extract(
         engine: engine_name(request).into(),
         ..Summary::default()
     };
-    let mut summary = checkpoints
-        .assemble(&selected, base, workdir.path())
+    let summary = checkpoints
+        .assemble(&selected, base, started, workdir.path())
         .await?;
-    summary.duration_ms = started.elapsed().as_millis() as u64;
     let location = checkpoints
         .store()
         .uri_for(&checkpoints.layout().result_json())?

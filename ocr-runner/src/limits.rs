@@ -27,12 +27,16 @@ pub fn read_limits(root: &Path, proc_cgroup: &str) -> Limits {
         };
         let rel = path.trim_start_matches('/');
         if controllers.is_empty() {
-            let dir = root.join(rel);
-            if limits.cpus.is_none() {
-                limits.cpus = read(dir.join("cpu.max")).and_then(|t| parse_cpu_max(&t));
-            }
-            if limits.memory_bytes.is_none() {
-                limits.memory_bytes = read(dir.join("memory.max")).and_then(|t| parse_memory(&t));
+            // The process's own cgroup, or the mount's root when the path is
+            // not visible (a container sharing the host's cgroup namespace).
+            for dir in [root.join(rel), root.to_path_buf()] {
+                if limits.cpus.is_none() {
+                    limits.cpus = read(dir.join("cpu.max")).and_then(|t| parse_cpu_max(&t));
+                }
+                if limits.memory_bytes.is_none() {
+                    limits.memory_bytes =
+                        read(dir.join("memory.max")).and_then(|t| parse_memory(&t));
+                }
             }
             continue;
         }

@@ -175,8 +175,14 @@ fn init_logging(format: LogFormat) {
 
 fn read_password(args: &ExtractArgs) -> Result<Option<String>, RunnerError> {
     if let Some(path) = &args.password_file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| RunnerError::io(format!("reading {}", path.display()), e))?;
+        // A missing or unreadable password file is a configuration error that
+        // no retry fixes.
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            RunnerError::InvalidOptions(format!(
+                "reading the password file {}: {e}",
+                path.display()
+            ))
+        })?;
         return Ok(Some(text.trim_end_matches(['\r', '\n']).to_owned()));
     }
     Ok(std::env::var("PDFX_PDF_PASSWORD")
@@ -266,7 +272,7 @@ fn run_extract(args: ExtractArgs, job_mode: bool) -> ExitCode {
         })
     });
     let show_bar = !args.quiet && !job_mode && std::io::stderr().is_terminal();
-    let span = tracing::info_span!("extract", source = %args.source, output = %args.out);
+    let span = tracing::info_span!("extract", source = %pdfx_ocr_runner::source::redact(&args.source), output = %args.out);
     let outcome: Result<ExtractOutcome, RunnerError> = (|| {
         let request = request_from(&args)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -149,6 +149,8 @@ pub struct PdfFile {
     password: Option<String>,
     document: Option<PdfDocument<'static>>,
     visits_since_open: u32,
+    /// Reading then rendering a page visits it twice; that counts once.
+    last_page: Option<u32>,
     reopen_every: u32,
     page_count: u32,
 }
@@ -168,6 +170,7 @@ impl PdfFile {
             password: password.map(str::to_owned),
             document: Some(document),
             visits_since_open: 0,
+            last_page: None,
             reopen_every: reopen_every.max(1),
             page_count,
         })
@@ -183,7 +186,8 @@ impl PdfFile {
         number: u32,
         f: impl FnOnce(&PdfPage<'_>) -> R,
     ) -> Result<R, PdfError> {
-        if self.visits_since_open >= self.reopen_every {
+        let new_page = self.last_page != Some(number);
+        if new_page && self.visits_since_open >= self.reopen_every {
             // Dropping the document first releases everything it cached.
             self.document = None;
             self.visits_since_open = 0;
@@ -195,7 +199,10 @@ impl PdfFile {
             .document
             .as_ref()
             .ok_or_else(|| PdfError::Library("document not open".into()))?;
-        self.visits_since_open += 1;
+        if new_page {
+            self.visits_since_open += 1;
+            self.last_page = Some(number);
+        }
         let index =
             PdfPageIndex::try_from(number.saturating_sub(1)).map_err(|_| PdfError::Page {
                 page: number,
@@ -310,6 +317,8 @@ impl Renderer {
             let config = PdfRenderConfig::new()
                 .set_fixed_size(width, height)
                 .set_format(PdfBitmapFormat::BGR)
+                // pdfium-render asks for RGB order by default; the conversion below reads BGR.
+                .set_reverse_byte_order(false)
                 .clear_before_rendering(true)
                 .set_clear_color(PdfColor::WHITE)
                 .render_form_data(true)

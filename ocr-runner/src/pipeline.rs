@@ -19,6 +19,8 @@ use crate::error::RunnerError;
 use crate::ocr::{GrayImage, OcrEngine, OcrError};
 use crate::pdf::{self, GrayImageLayout, PdfError, PdfFile};
 
+type ResultSender = tokio::sync::mpsc::Sender<PageResult>;
+
 /// Builds one engine; called once in each worker thread.
 pub type EngineFactory = Arc<dyn Fn() -> Result<Box<dyn OcrEngine>, OcrError> + Send + Sync>;
 
@@ -59,6 +61,11 @@ impl Stop {
         {
             *slot = Some(error);
         }
+        self.flag.store(true, Ordering::SeqCst);
+    }
+
+    /// Stops everyone without an error (the consumer went away).
+    fn cancel(&self) {
         self.flag.store(true, Ordering::SeqCst);
     }
 
@@ -130,7 +137,7 @@ pub fn run(
                         spawn_workers()?;
                         workers_started = true;
                     }
-                    let Some(mut buffer) = take_buffer(&pool_rx, &stop) else {
+                    let Some(mut buffer) = take_buffer(&pool_rx, &stop, &results) else {
                         break;
                     };
                     let layout = pdf
@@ -148,6 +155,7 @@ pub fn run(
                             dpi: size.dpi,
                         },
                         &stop,
+                        &results,
                     ) {
                         break;
                     }
@@ -213,11 +221,13 @@ fn text_layer_text(text: &str) -> String {
 }
 
 /// Queues a job, giving up when the pipeline stops (all workers may be gone).
-fn send_job(work: &Sender<OcrJob>, mut job: OcrJob, stop: &Stop) -> bool {
+fn send_job(work: &Sender<OcrJob>, mut job: OcrJob, stop: &Stop, results: &ResultSender) -> bool {
     loop {
         match work.send_timeout(job, Duration::from_millis(200)) {
             Ok(()) => return true,
-            Err(crossbeam_channel::SendTimeoutError::Timeout(back)) if !stop.stopped() => {
+            Err(crossbeam_channel::SendTimeoutError::Timeout(back))
+                if !stop.stopped() && !results.is_closed() =>
+            {
                 job = back
             }
             Err(_) => return false,
@@ -225,12 +235,25 @@ fn send_job(work: &Sender<OcrJob>, mut job: OcrJob, stop: &Stop) -> bool {
     }
 }
 
-fn take_buffer(pool: &Receiver<Vec<u8>>, stop: &Stop) -> Option<Vec<u8>> {
+fn take_buffer(pool: &Receiver<Vec<u8>>, stop: &Stop, results: &ResultSender) -> Option<Vec<u8>> {
     loop {
         match pool.recv_timeout(Duration::from_millis(200)) {
             Ok(buffer) => return Some(buffer),
-            Err(RecvTimeoutError::Timeout) if !stop.stopped() => continue,
+            Err(RecvTimeoutError::Timeout) if !stop.stopped() && !results.is_closed() => continue,
             Err(_) => return None,
+        }
+    }
+}
+
+/// Stops the pipeline with an error if a worker unwinds, so that the render
+/// thread never waits for a buffer or a queue slot a dead worker will not free.
+struct PanicGuard<'a>(&'a Stop);
+
+impl Drop for PanicGuard<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0
+                .fail(RunnerError::Internal("an OCR worker panicked".into()));
         }
     }
 }
@@ -242,6 +265,7 @@ fn worker(
     stop: &Stop,
     factory: &EngineFactory,
 ) {
+    let _guard = PanicGuard(stop);
     let mut engine = match factory() {
         Ok(engine) => engine,
         Err(e) => {
@@ -280,6 +304,8 @@ fn worker(
                     words: output.words,
                 };
                 if results.blocking_send(result).is_err() {
+                    // The consumer is gone (it failed to store a page): stop the renderer too.
+                    stop.cancel();
                     break;
                 }
             }

@@ -23,7 +23,8 @@ impl SourceLocation {
     /// `s3://…` and `file://…` are storage URIs, `http(s)://…` a URL, anything
     /// else a local path.
     pub fn parse(input: &str) -> Result<Self, RunnerError> {
-        let invalid = |e: String| RunnerError::InvalidOptions(format!("source {input:?}: {e}"));
+        let invalid =
+            |e: String| RunnerError::InvalidOptions(format!("source {:?}: {e}", redact(input)));
         let lower = input.to_ascii_lowercase();
         if lower.starts_with("s3://") || lower.starts_with("file://") {
             StorageUri::parse(input)
@@ -38,6 +39,21 @@ impl SourceLocation {
         } else {
             Ok(SourceLocation::Path(PathBuf::from(input)))
         }
+    }
+}
+
+/// A source as it may appear in logs, errors and the resource's status: an
+/// http(s) URL loses its query (presigned signatures), fragment and user info.
+pub fn redact(input: &str) -> String {
+    match url::Url::parse(input) {
+        Ok(mut url) if matches!(url.scheme(), "http" | "https") => {
+            url.set_query(None);
+            url.set_fragment(None);
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.to_string()
+        }
+        _ => input.to_owned(),
     }
 }
 
@@ -129,7 +145,7 @@ pub async fn fetch(
 }
 
 async fn download(url: &url::Url, target: &Path) -> Result<(), RunnerError> {
-    let uri = url.to_string();
+    let uri = redact(url.as_str());
     let transient = |message: String| RunnerError::SourceTransient {
         uri: uri.clone(),
         message,
@@ -138,12 +154,12 @@ async fn download(url: &url::Url, target: &Path) -> Result<(), RunnerError> {
         .connect_timeout(Duration::from_secs(30))
         .read_timeout(Duration::from_secs(120))
         .build()
-        .map_err(|e| transient(e.to_string()))?;
+        .map_err(|e| transient(e.without_url().to_string()))?;
     let response = client
         .get(url.clone())
         .send()
         .await
-        .map_err(|e| transient(e.to_string()))?;
+        .map_err(|e| transient(e.without_url().to_string()))?;
     let status = response.status();
     if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
         return Err(RunnerError::SourceDenied {
@@ -168,7 +184,8 @@ async fn download(url: &url::Url, target: &Path) -> Result<(), RunnerError> {
     let mut file = tokio::fs::File::create(&partial).await.map_err(io)?;
     let mut body = response.bytes_stream();
     while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| transient(format!("download interrupted: {e}")))?;
+        let chunk =
+            chunk.map_err(|e| transient(format!("download interrupted: {}", e.without_url())))?;
         file.write_all(&chunk).await.map_err(io)?;
     }
     file.sync_all().await.map_err(io)?;
@@ -180,6 +197,16 @@ async fn download(url: &url::Url, target: &Path) -> Result<(), RunnerError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_are_redacted_for_logs_and_status() {
+        assert_eq!(
+            redact("https://user:pw@example.com/a.pdf?X-Amz-Signature=abc#p"),
+            "https://example.com/a.pdf"
+        );
+        assert_eq!(redact("s3://bucket/key?x"), "s3://bucket/key?x");
+        assert_eq!(redact("/local/a.pdf"), "/local/a.pdf");
+    }
 
     #[test]
     fn sources_are_classified_by_scheme() {

@@ -288,3 +288,32 @@ fn huge_pages_are_downscaled_not_allocated() {
     );
     assert!(run.elapsed < HANG_GUARD);
 }
+
+/// An output folder that is not one of the runner's (no checkpoint.json) is
+/// never cleaned: files that look like page checkpoints there stop the run.
+#[test]
+fn a_foreign_output_folder_is_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let pdf = sample(
+        dir.path(),
+        "text.pdf",
+        1,
+        SampleKind::Text,
+        SampleLanguage::English,
+    );
+    let out = dir.path().join("site");
+    std::fs::create_dir_all(out.join("pages")).unwrap();
+    std::fs::write(out.join("pages/000001.json"), b"{\"mine\": true}").unwrap();
+    std::fs::write(out.join("pages/index.html"), b"<html>").unwrap();
+    assert_fails(
+        &extract(&pdf, &out, &[]),
+        2,
+        FailureReason::InvalidSpec,
+        "page files",
+    );
+    assert_eq!(
+        std::fs::read(out.join("pages/000001.json")).unwrap(),
+        b"{\"mine\": true}"
+    );
+    assert!(out.join("pages/index.html").exists());
+}

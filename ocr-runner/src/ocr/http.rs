@@ -15,6 +15,23 @@ use serde::Deserialize;
 
 use super::{GrayImage, OcrEngine, OcrError, OcrOutput, mean_confidence, tidy_text};
 
+/// Longest wait between two attempts, whatever the backoff or `Retry-After` says.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// `Retry-After` in seconds (the HTTP-date form is rare for APIs and ignored).
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// Up to +25% of the wait, so that workers that failed together do not retry in lockstep.
+fn jitter(wait: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    wait + wait.mul_f64(f64::from(nanos % 1000) / 4000.0)
+}
+
 /// How the HTTP engine talks to its server.
 #[derive(Clone, Debug)]
 pub struct HttpOcrConfig {
@@ -74,7 +91,11 @@ impl HttpOcr {
         })
     }
 
-    async fn post_with_retries(&self, png: Vec<u8>, dpi: f32) -> Result<ServerAnswer, OcrError> {
+    async fn post_with_retries(
+        &self,
+        png: bytes::Bytes,
+        dpi: f32,
+    ) -> Result<ServerAnswer, OcrError> {
         let endpoint = self.config.endpoint.to_string();
         let mut url = self.config.endpoint.clone();
         url.query_pairs_mut()
@@ -83,6 +104,7 @@ impl HttpOcr {
         let mut backoff = self.config.initial_backoff;
         let mut last = String::new();
         for attempt in 1..=self.config.max_attempts.max(1) {
+            let mut wait = backoff;
             let sent = self
                 .client
                 .post(url.clone())
@@ -92,16 +114,24 @@ impl HttpOcr {
                 .await;
             match sent {
                 Ok(response) if response.status().is_success() => {
-                    return response
-                        .json::<ServerAnswer>()
-                        .await
-                        .map_err(|e| OcrError::Server {
-                            endpoint: endpoint.clone(),
-                            message: format!("unreadable answer: {e}"),
-                        });
+                    // Reading the body can time out or break too: retried like the request.
+                    match response.bytes().await {
+                        Ok(body) => {
+                            return serde_json::from_slice::<ServerAnswer>(&body).map_err(|e| {
+                                OcrError::Server {
+                                    endpoint: endpoint.clone(),
+                                    message: format!("unreadable answer: {e}"),
+                                }
+                            });
+                        }
+                        Err(e) => last = format!("reading the answer: {}", e.without_url()),
+                    }
                 }
                 Ok(response) => {
                     let status = response.status();
+                    if let Some(after) = retry_after(response.headers()) {
+                        wait = after.min(MAX_BACKOFF);
+                    }
                     let body: String = response
                         .text()
                         .await
@@ -123,14 +153,14 @@ impl HttpOcr {
                     last = if e.is_timeout() {
                         format!("timed out after {:?}", self.config.timeout)
                     } else {
-                        e.to_string()
+                        e.without_url().to_string()
                     }
                 }
             }
             tracing::warn!(attempt, error = %last, "OCR server request failed");
             if attempt < self.config.max_attempts {
-                tokio::time::sleep(backoff).await;
-                backoff = backoff.saturating_mul(2);
+                tokio::time::sleep(jitter(wait)).await;
+                backoff = backoff.saturating_mul(2).min(MAX_BACKOFF);
             }
         }
         Err(OcrError::Server {
@@ -148,7 +178,7 @@ impl OcrEngine for HttpOcr {
         let png = encode_png(image).map_err(OcrError::Recognize)?;
         let answer = self
             .handle
-            .block_on(self.post_with_retries(png, image.dpi))?;
+            .block_on(self.post_with_retries(bytes::Bytes::from(png), image.dpi))?;
         let confidence = answer
             .confidence
             .map(|c| c.clamp(0.0, 1.0))

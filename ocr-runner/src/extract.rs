@@ -12,7 +12,7 @@ use pdfx_crd::{OcrEngine as EngineKind, OcrMode, PageRange};
 use pdfx_storage::{S3Config, StorageUri, Store};
 
 use crate::checkpoint::{Checkpoints, Fingerprint, file_sha256};
-use crate::decide::{MemoryModel, choose_workers};
+use crate::decide::{MemoryModel, choose_workers, render_size};
 use crate::error::RunnerError;
 use crate::ocr::OcrEngine;
 use crate::ocr::http::{HttpOcr, HttpOcrConfig};
@@ -23,14 +23,6 @@ use crate::source::{self, SourceLocation};
 
 /// How often the document is reopened to release pdfium's per-page caches.
 pub const DEFAULT_REOPEN_EVERY: u32 = 16;
-
-/// Memory a runner needs besides its OCR workers (pdfium, buffers, runtime),
-/// and what one Tesseract worker adds at 300 DPI with Korean and English
-/// models loaded. Measured with the memory benchmark (README).
-pub const MEMORY_MODEL: MemoryModel = MemoryModel {
-    base_bytes: 120 << 20,
-    per_worker_bytes: 160 << 20,
-};
 
 /// More OCR workers than this only add memory: each owns a Tesseract engine.
 pub const MAX_WORKERS: usize = 64;
@@ -248,7 +240,14 @@ pub async fn extract(
     let resumed = total - todo.len() as u32;
     let workers = request.workers.unwrap_or_else(|| {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        choose_workers(crate::limits::current(), cores, MEMORY_MODEL)
+        // Sized for pages up to A3 at the requested resolution, or the pixel cap.
+        let a3_pixels = render_size(842.0, 1191.0, request.dpi, request.max_pixels);
+        let pixels = u64::from(a3_pixels.width) * u64::from(a3_pixels.height);
+        choose_workers(
+            crate::limits::current(),
+            cores,
+            MemoryModel::for_pixels(pixels),
+        )
     });
     tracing::info!(
         pages = total,

@@ -527,7 +527,20 @@ fn running_attempt(b: &mut Builder<'_>, observed: &Observed<'_>, attempt: Attemp
             };
             b.requeue(b.config.progress_interval);
         }
-        Some(JobObservation::Pending) => b.requeue(b.config.progress_interval),
+        Some(JobObservation::Pending { waiting }) => {
+            if let Some(waiting) = waiting {
+                b.condition(
+                    conditions::RUNNING,
+                    ConditionStatus::True,
+                    "JobPending",
+                    format!(
+                        "attempt {}: the pod cannot start yet: {waiting}",
+                        attempt.number
+                    ),
+                );
+            }
+            b.requeue(b.config.progress_interval);
+        }
         Some(JobObservation::Running { .. }) => {
             if let Some(progress) = &observed.progress {
                 b.status.progress = Some(Progress::new(progress.pages_done, progress.pages_total));

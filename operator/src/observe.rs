@@ -12,8 +12,11 @@ use crate::job::CONTAINER_NAME;
 /// The state of one attempt's Job.
 #[derive(Clone, Debug, PartialEq)]
 pub enum JobObservation {
-    /// Created; no pod has started the runner yet.
-    Pending,
+    /// Created; no pod has started the runner yet. `waiting` says why when a
+    /// pod reports it (image pull errors, a missing Secret, no node fits).
+    Pending {
+        waiting: Option<String>,
+    },
     Running {
         started: Option<Time>,
     },
@@ -166,13 +169,43 @@ pub fn observe(job: &Job, pods: &[Pod]) -> JobObservation {
     });
     match running {
         Some(started) => JobObservation::Running { started },
-        None if job.status.as_ref().and_then(|s| s.active).unwrap_or(0) > 0 => {
-            JobObservation::Running {
-                started: job.status.as_ref().and_then(|s| s.start_time.clone()),
+        None => match waiting_reason(pods) {
+            Some(waiting) => JobObservation::Pending {
+                waiting: Some(waiting),
+            },
+            None if job.status.as_ref().and_then(|s| s.active).unwrap_or(0) > 0 => {
+                JobObservation::Running {
+                    started: job.status.as_ref().and_then(|s| s.start_time.clone()),
+                }
             }
-        }
-        None => JobObservation::Pending,
+            None => JobObservation::Pending { waiting: None },
+        },
     }
+}
+
+/// Why a pod has not started its runner: a container's waiting reason other
+/// than the ordinary `ContainerCreating`, or the scheduler's `Unschedulable`.
+fn waiting_reason(pods: &[Pod]) -> Option<String> {
+    pods.iter().find_map(|pod| {
+        let status = pod.status.as_ref()?;
+        let container = status.container_statuses.iter().flatten().find_map(|c| {
+            let waiting = c.state.as_ref()?.waiting.as_ref()?;
+            let reason = waiting.reason.as_deref()?;
+            (reason != "ContainerCreating" && reason != "PodInitializing")
+                .then(|| format!("{reason}: {}", waiting.message.clone().unwrap_or_default()))
+        });
+        container.or_else(|| {
+            status.conditions.iter().flatten().find_map(|c| {
+                (c.type_ == "PodScheduled" && c.status == "False").then(|| {
+                    format!(
+                        "{}: {}",
+                        c.reason.clone().unwrap_or_default(),
+                        c.message.clone().unwrap_or_default()
+                    )
+                })
+            })
+        })
+    })
 }
 
 #[cfg(test)]
@@ -207,11 +240,38 @@ mod tests {
 
     #[test]
     fn a_fresh_job_is_pending_and_a_running_pod_is_running() {
-        assert_eq!(observe(&job(json!([])), &[]), JobObservation::Pending);
+        assert_eq!(
+            observe(&job(json!([])), &[]),
+            JobObservation::Pending { waiting: None }
+        );
         assert!(matches!(
             observe(&job(json!([])), &[pod("Running", None)]),
             JobObservation::Running { started: Some(_) }
         ));
+    }
+
+    #[test]
+    fn pods_that_cannot_start_say_why() {
+        let stuck: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "p"},
+            "status": {"phase": "Pending", "containerStatuses": [{"name": "runner", "image": "i", "imageID": "", "ready": false,
+                "restartCount": 0, "state": {"waiting": {"reason": "CreateContainerConfigError", "message": "secret \"pdfx-s3\" not found"}}}]}
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        match observe(&job(json!([])), &[stuck]) {
+            JobObservation::Pending { waiting: Some(w) } => {
+                assert!(w.contains("CreateContainerConfigError") && w.contains("pdfx-s3"))
+            }
+            other => panic!("{other:?}"),
+        }
+        let unschedulable: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "p"},
+            "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/3 nodes: Insufficient memory"}]}
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            matches!(observe(&job(json!([])), &[unschedulable]), JobObservation::Pending { waiting: Some(ref w) } if w.starts_with("Unschedulable"))
+        );
     }
 
     #[test]

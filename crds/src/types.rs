@@ -149,7 +149,9 @@ pub struct S3Object {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StorageObject {
-    /// Object key within the operator's configured bucket.
+    /// Object key within the operator's configured bucket. It must lie under
+    /// `extractions/<namespace>/`, the resource's own namespace (the gateway
+    /// stores uploads at `extractions/<namespace>/<name>/source.pdf`).
     #[schemars(length(min = 1, max = 1024))]
     pub key: String,
 }
@@ -170,8 +172,9 @@ pub struct S3Prefix {
     /// Bucket name.
     #[schemars(length(min = 3, max = 63))]
     pub bucket: String,
-    /// Key prefix; a trailing `/` is added when missing.
-    #[schemars(length(max = 900))]
+    /// Key prefix; a trailing `/` is added when missing. In the operator's own
+    /// bucket it must lie under `extractions/<namespace>/`.
+    #[schemars(length(min = 1, max = 900))]
     pub prefix: String,
 }
 

@@ -10,6 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures::StreamExt;
 use pdfx_crd::layout::{ExtractionLayout, parse_page_object};
 use pdfx_crd::result::{PageResult, ProgressDocument, Summary};
 use pdfx_storage::Store;
@@ -20,6 +21,9 @@ use crate::error::RunnerError;
 
 /// Largest page checkpoint read back (a dense page with word boxes is well under 1 MiB).
 const MAX_PAGE_OBJECT: usize = 64 << 20;
+/// Page objects written or read at once: storage latency, not bandwidth, is
+/// what limits a text-layer run on S3.
+pub const PARALLEL_IO: usize = 16;
 /// `progress.json` is rewritten at most this often.
 pub const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -143,16 +147,21 @@ impl Checkpoints {
             .collect())
     }
 
-    pub async fn write_page(&self, page: &PageResult) -> Result<(), RunnerError> {
-        let body = serde_json::to_vec(page).map_err(|e| RunnerError::Internal(e.to_string()))?;
-        self.store
-            .put_bytes(
-                &self.layout.page(page.page),
-                Bytes::from(body),
-                Some("application/json"),
-            )
-            .await?;
-        Ok(())
+    /// A future that stores one page checkpoint; it owns what it needs, so
+    /// several can be in flight while progress is written.
+    pub fn page_writer(
+        &self,
+        page: PageResult,
+    ) -> impl std::future::Future<Output = Result<u32, RunnerError>> + use<> {
+        let (store, key) = (self.store.clone(), self.layout.page(page.page));
+        async move {
+            let body =
+                serde_json::to_vec(&page).map_err(|e| RunnerError::Internal(e.to_string()))?;
+            store
+                .put_bytes(&key, Bytes::from(body), Some("application/json"))
+                .await?;
+            Ok(page.page)
+        }
     }
 
     /// Writes `progress.json` unless it was written less than a second ago
@@ -237,8 +246,13 @@ impl Checkpoints {
         json.write_all(b"{\"pages\":[")
             .await
             .map_err(io(&json_path))?;
-        for (index, &page) in pages.iter().enumerate() {
-            let result = self.read_page(page).await?;
+        // Reads run ahead of the writing, a bounded number at a time, in order.
+        let mut reads = futures::stream::iter(pages.iter().copied())
+            .map(|page| self.read_page(page))
+            .buffered(PARALLEL_IO);
+        let mut index = 0usize;
+        while let Some(result) = reads.next().await {
+            let result = result?;
             summary.add_page(&result);
             if index > 0 {
                 json.write_all(b",").await.map_err(io(&json_path))?;
@@ -250,6 +264,7 @@ impl Checkpoints {
             txt.write_all(result.text.as_bytes())
                 .await
                 .map_err(io(&txt_path))?;
+            index += 1;
         }
         summary.duration_ms = started.elapsed().as_millis() as u64;
         let encoded =

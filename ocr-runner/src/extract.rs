@@ -282,16 +282,25 @@ pub async fn extract(
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut unwritten = false;
-        loop {
+        let mut writes = futures::stream::FuturesUnordered::new();
+        let mut receiving = true;
+        while receiving || !writes.is_empty() {
             tokio::select! {
-                page = rx.recv() => {
-                    let Some(page) = page else { break };
-                    if let Err(e) = checkpoints.write_page(&page).await {
+                page = rx.recv(), if receiving && writes.len() < crate::checkpoint::PARALLEL_IO => {
+                    match page {
+                        Some(page) => {
+                            tracing::debug!(page = page.page, method = ?page.method, "page done");
+                            writes.push(checkpoints.page_writer(page));
+                        }
+                        None => receiving = false,
+                    }
+                }
+                Some(written) = futures::StreamExt::next(&mut writes), if !writes.is_empty() => {
+                    if let Err(e) = written {
                         consumed = Err(e);
                         break;
                     }
                     finished += 1;
-                    tracing::debug!(page = page.page, method = ?page.method, "page done");
                     on_progress(finished, total);
                     match checkpoints.write_progress(finished, total, false).await {
                         Ok(wrote) => unwritten = !wrote,

@@ -27,6 +27,10 @@ use crate::selectors::LabelSelector;
 
 /// Annotation naming how the memory limit was enforced.
 pub const MEMORY_ANNOTATION: &str = "devcluster.pdfx.dev/memory-enforcement";
+/// Finalizer the executor puts on the pods it runs: it removes it once a deleted
+/// pod's process has exited.
+pub const PROCESS_FINALIZER: &str = "devcluster.pdfx.dev/process";
+
 /// Env var telling the process where to write its termination message (local mode
 /// cannot give every pod its own `/dev/termination-log`).
 pub const TERMINATION_ENV: &str = "TERMINATION_MESSAGE_PATH";
@@ -512,6 +516,18 @@ impl Executor {
                 let _ = k.send(());
             }
         }
+        // Deleted pods whose process is gone (or never ran) may go now.
+        for pod in &pods {
+            let uid = pod
+                .pointer("/metadata/uid")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if pod.pointer("/metadata/deletionTimestamp").is_some()
+                && !self.running.contains_key(uid)
+            {
+                self.release_pod(pod).await;
+            }
+        }
         for job in &jobs {
             self.reconcile_job(job, &pods).await;
         }
@@ -780,6 +796,9 @@ impl Executor {
             "apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": uid,
             "controller": true, "blockOwnerDeletion": true
         }]);
+        // Like a kubelet's graceful deletion: a deleted pod stays (Terminating)
+        // until its process has exited, so nobody sees it gone while it still runs.
+        meta["finalizers"] = json!([PROCESS_FINALIZER]);
         let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": template.get("spec").cloned().unwrap_or(json!({}))});
         match self
             .server
@@ -1095,6 +1114,51 @@ impl Executor {
                 finished: now(),
             });
         });
+    }
+
+    /// Removes the process finalizer from a deleted pod, letting the deletion finish.
+    async fn release_pod(&self, pod: &Value) {
+        let finalizers: Vec<Value> = pod
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|f| f.as_str() != Some(PROCESS_FINALIZER))
+            .cloned()
+            .collect();
+        if finalizers.len()
+            == pod
+                .pointer("/metadata/finalizers")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len)
+        {
+            return;
+        }
+        let ns = pod
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let name = pod
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let body = serde_json::to_vec(&json!({"metadata": {"finalizers": finalizers}}))
+            .unwrap_or_default();
+        if let Err(e) = self
+            .server
+            .patch(
+                &self.pods,
+                ns,
+                name,
+                PatchType::Merge,
+                &body,
+                false,
+                &WriteOpts::default(),
+            )
+            .await
+        {
+            tracing::debug!(pod = name, error = %e, "releasing a deleted pod failed");
+        }
     }
 
     async fn on_exit(&mut self, exit: Exit) {

@@ -467,6 +467,30 @@ fn event_note(note: &str) -> String {
     note[..cut].to_owned()
 }
 
+/// A JSON merge patch of the status, conditional on `resource_version`: a
+/// conflict means the status was computed from a stale cache.
+async fn write_status(
+    api: &Api<PdfExtraction>,
+    resource: &PdfExtraction,
+    resource_version: Option<String>,
+    status: &pdfx_crd::PdfExtractionStatus,
+) -> Result<(), Error> {
+    let patch =
+        serde_json::json!({"metadata": {"resourceVersion": resource_version}, "status": status});
+    match api
+        .patch_status(
+            &resource.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 409 => Err(Error::StaleStatus),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Writes the plan: status first (so that a Job is never running without an
 /// attempt recorded), then the Job, then Events. The status patch carries the
 /// resourceVersion it was computed from: a reconcile that started from a stale
@@ -481,22 +505,7 @@ async fn execute(
     let api: Api<PdfExtraction> = Api::namespaced(context.client.clone(), &namespace);
     let current = resource.status.clone().unwrap_or_default();
     if plan.status != current {
-        let patch = serde_json::json!({
-            "metadata": {"resourceVersion": resource.resource_version()},
-            "status": plan.status,
-        });
-        match api
-            .patch_status(
-                &resource.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(&patch),
-            )
-            .await
-        {
-            Ok(_) => {}
-            Err(kube::Error::Api(e)) if e.code == 409 => return Err(Error::StaleStatus),
-            Err(e) => return Err(e.into()),
-        }
+        write_status(&api, resource, resource.resource_version(), &plan.status).await?;
         if plan.status.phase != current.phase
             && let Some(phase) = plan.status.phase
         {
@@ -565,24 +574,8 @@ async fn execute(
                         now,
                     };
                     let replan = decide::plan(&observed, &context.config);
-                    let patch = serde_json::json!({
-                        "metadata": {"resourceVersion": updated.resource_version()},
-                        "status": replan.status,
-                    });
-                    match api
-                        .patch_status(
-                            &resource.name_any(),
-                            &PatchParams::default(),
-                            &Patch::Merge(&patch),
-                        )
-                        .await
-                    {
-                        Ok(_) => {}
-                        Err(kube::Error::Api(e)) if e.code == 409 => {
-                            return Err(Error::StaleStatus);
-                        }
-                        Err(e) => return Err(e.into()),
-                    }
+                    write_status(&api, resource, updated.resource_version(), &replan.status)
+                        .await?;
                     events.extend(replan.events);
                     requeue = replan.requeue;
                 }

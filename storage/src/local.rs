@@ -214,6 +214,9 @@ impl LocalStore {
 
     pub(crate) async fn delete(&self, key: &str) -> Result<()> {
         let path = self.path_of(key);
+        if let Some(dir) = path.parent() {
+            remove_orphaned_temp_files(dir).await;
+        }
         match fs::remove_file(&path).await {
             Ok(()) => Ok(()),
             // Like S3: deleting what is not there succeeds.
@@ -280,5 +283,27 @@ fn meta_of(key: &str, metadata: &std::fs::Metadata) -> ObjectMeta {
         etag: Some(format!("\"{:x}-{nanos:x}\"", metadata.len())),
         last_modified: modified,
         content_type: None,
+    }
+}
+
+/// Removes the temporary files of writers that died mid-write (a SIGKILLed
+/// runner leaves `.pdfx-tmp-<pid>-…` behind, invisible to listings): those
+/// whose process no longer exists. Best effort: a cleanup that deletes an
+/// extraction's objects should not leave that debris in the folder.
+async fn remove_orphaned_temp_files(dir: &Path) {
+    let Ok(mut entries) = fs::read_dir(dir).await else {
+        return;
+    };
+    while let Ok(Some(entry)) = entries.next_entry().await {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(TMP_MARKER)) else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = fs::remove_file(entry.path()).await;
+        }
     }
 }

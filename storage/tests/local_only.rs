@@ -1,0 +1,32 @@
+//! Behaviour of the local-directory backend that S3 has no counterpart for.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use pdfx_storage::Store;
+
+/// A writer killed mid-write leaves a temporary file that listings never show;
+/// deleting objects in that folder removes it once its process is gone.
+#[tokio::test]
+async fn deleting_removes_temp_files_of_dead_writers() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::local(dir.path());
+    store
+        .put_bytes("x/pages/000001.json", "{}".into(), None)
+        .await
+        .unwrap();
+    let folder = dir.path().join("x/pages");
+    // No process can have this pid (above the kernel's maximum).
+    let orphan = folder.join(".pdfx-tmp-999999999-0-00000000");
+    let ours = folder.join(format!(".pdfx-tmp-{}-0-00000000", std::process::id()));
+    std::fs::write(&orphan, b"partial").unwrap();
+    std::fs::write(&ours, b"in progress").unwrap();
+    assert_eq!(
+        store.list("x/").await.unwrap().len(),
+        1,
+        "temporary files are not objects"
+    );
+
+    store.delete("x/pages/000001.json").await.unwrap();
+    assert!(!orphan.exists(), "the dead writer's temporary file is gone");
+    assert!(ours.exists(), "a live writer's temporary file is kept");
+}

@@ -177,6 +177,11 @@ fn meta(obj: &Value) -> Option<&Map<String, Value>> {
     obj.get("metadata").and_then(Value::as_object)
 }
 
+/// A metadata field as an owned string, empty when absent.
+pub(crate) fn meta_string(obj: &Value, key: &str) -> String {
+    meta_str(obj, key).unwrap_or_default().to_owned()
+}
+
 pub(crate) fn meta_str<'a>(obj: &'a Value, key: &str) -> Option<&'a str> {
     meta(obj).and_then(|m| m.get(key)).and_then(Value::as_str)
 }

@@ -118,16 +118,8 @@ fn validate_pod_spec(spec: &Value, path: &str, allowed_restart: &[&str], causes:
 
 /// Defaults and status reset applied on create (after uid/name are assigned).
 pub fn prepare_create(b: Builtin, obj: &mut Value) {
-    let uid = obj
-        .pointer("/metadata/uid")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let name = obj
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
+    let uid = crate::api::meta_string(obj, "uid");
+    let name = crate::api::meta_string(obj, "name");
     match b {
         Builtin::Namespace => {
             let spec = obj_mut(obj, "spec");

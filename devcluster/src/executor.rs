@@ -536,11 +536,7 @@ impl Executor {
             if self.running.len() >= self.config.slots {
                 break;
             }
-            let uid = pod
-                .pointer("/metadata/uid")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
+            let uid = crate::api::meta_string(pod, "uid");
             let pending = pod.pointer("/status/phase").and_then(Value::as_str) == Some("Pending");
             if pending && pod_uids.contains(&uid) && !self.running.contains_key(&uid) {
                 self.start_pod(pod).await;
@@ -760,11 +756,7 @@ impl Executor {
     }
 
     async fn fail_active_pod(&mut self, pod: &Value, reason: &str) {
-        let uid = pod
-            .pointer("/metadata/uid")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
+        let uid = crate::api::meta_string(pod, "uid");
         self.deadline_killed.insert(uid.clone());
         if let Some(rp) = self.running.get_mut(&uid)
             && let Some(k) = rp.kill.take()
@@ -817,21 +809,9 @@ impl Executor {
     }
 
     async fn start_pod(&mut self, pod: &Value) {
-        let uid = pod
-            .pointer("/metadata/uid")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let ns = pod
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let name = pod
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
+        let uid = crate::api::meta_string(pod, "uid");
+        let ns = crate::api::meta_string(pod, "namespace");
+        let name = crate::api::meta_string(pod, "name");
         let container = pod
             .pointer("/spec/containers/0")
             .cloned()

@@ -356,10 +356,7 @@ pub fn validate(b: Builtin, obj: &Value, old: Option<&Value>) -> Vec<Cause> {
                 .pointer("/spec/names/plural")
                 .and_then(Value::as_str)
                 .unwrap_or_default();
-            let name = obj
-                .pointer("/metadata/name")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
+            let name = crate::api::meta_str(obj, "name").unwrap_or_default();
             if group.is_empty() {
                 causes.push(Cause::new(
                     "FieldValueRequired",

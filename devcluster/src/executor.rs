@@ -455,14 +455,8 @@ impl Executor {
     }
 
     async fn patch_status(&self, ri: &ResourceInfo, obj: &Value, status: Value) {
-        let ns = obj
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let name = obj
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
+        let ns = crate::api::meta_str(obj, "namespace").unwrap_or_default();
+        let name = crate::api::meta_str(obj, "name").unwrap_or_default();
         let body = serde_json::to_vec(&json!({"status": status})).unwrap_or_default();
         if let Err(e) = self
             .server
@@ -518,10 +512,7 @@ impl Executor {
         }
         // Deleted pods whose process is gone (or never ran) may go now.
         for pod in &pods {
-            let uid = pod
-                .pointer("/metadata/uid")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
+            let uid = crate::api::meta_str(pod, "uid").unwrap_or_default();
             if pod.pointer("/metadata/deletionTimestamp").is_some()
                 && !self.running.contains_key(uid)
             {
@@ -547,18 +538,9 @@ impl Executor {
     async fn reconcile_job(&mut self, job: &Value, all_pods: &[Value]) {
         let status = job.get("status").cloned().unwrap_or(json!({}));
         let spec = job.get("spec").cloned().unwrap_or(json!({}));
-        let uid = job
-            .pointer("/metadata/uid")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let ns = job
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let name = job
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
+        let uid = crate::api::meta_str(job, "uid").unwrap_or_default();
+        let ns = crate::api::meta_str(job, "namespace").unwrap_or_default();
+        let name = crate::api::meta_str(job, "name").unwrap_or_default();
         if job.pointer("/metadata/deletionTimestamp").is_some() {
             return;
         }
@@ -656,10 +638,7 @@ impl Executor {
         // podFailurePolicy and backoffLimit over failed pods.
         let mut counted = 0i64;
         for p in &failed_pods {
-            let puid = p
-                .pointer("/metadata/uid")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
+            let puid = crate::api::meta_str(p, "uid").unwrap_or_default();
             if self.deadline_killed.contains(puid) {
                 continue;
             }
@@ -669,10 +648,7 @@ impl Executor {
             };
             match match_failure_policy(job, &container, code) {
                 Some((action, idx)) if action == "FailJob" => {
-                    let pname = p
-                        .pointer("/metadata/name")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default();
+                    let pname = crate::api::meta_str(p, "name").unwrap_or_default();
                     fail = Some((
                         "PodFailurePolicy".into(),
                         format!(
@@ -769,18 +745,9 @@ impl Executor {
     }
 
     async fn create_pod(&self, job: &Value) {
-        let ns = job
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let name = job
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let uid = job
-            .pointer("/metadata/uid")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
+        let ns = crate::api::meta_str(job, "namespace").unwrap_or_default();
+        let name = crate::api::meta_str(job, "name").unwrap_or_default();
+        let uid = crate::api::meta_str(job, "uid").unwrap_or_default();
         let template = job.pointer("/spec/template").cloned().unwrap_or(json!({}));
         let mut meta = template.get("metadata").cloned().unwrap_or(json!({}));
         meta["generateName"] = json!(format!("{name}-"));
@@ -1114,14 +1081,8 @@ impl Executor {
         {
             return;
         }
-        let ns = pod
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let name = pod
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
+        let ns = crate::api::meta_str(pod, "namespace").unwrap_or_default();
+        let name = crate::api::meta_str(pod, "name").unwrap_or_default();
         let body = serde_json::to_vec(&json!({"metadata": {"finalizers": finalizers}}))
             .unwrap_or_default();
         if let Err(e) = self

@@ -1,4 +1,4 @@
-//! Where an extraction's objects live in storage (DESIGN.md §4).
+//! Where an extraction's objects live in storage (docs/architecture.md, "Storage layout").
 //!
 //! Everything the runner writes, the operator mirrors and the gateway serves is
 //! addressed through [`ExtractionLayout`], so the three agree by construction.

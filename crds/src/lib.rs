@@ -10,6 +10,7 @@ pub mod conditions;
 pub mod crd;
 pub mod layout;
 pub mod pages;
+pub mod reasons;
 pub mod rest;
 pub mod result;
 pub mod runner;

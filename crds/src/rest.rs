@@ -1,5 +1,5 @@
 //! The REST view of an extraction: what `GET /extract/status/{task_id}` answers
-//! (DESIGN.md §8). The gateway and the CLI both call [`task_status`], so a
+//! (docs/architecture.md, "The REST API"). The gateway and the CLI both call [`task_status`], so a
 //! status means the same thing wherever it is shown.
 
 use serde::{Deserialize, Serialize};

@@ -1,5 +1,5 @@
 //! The documents the runner writes: `pages/NNNNNN.json`, `progress.json`,
-//! `result.json` (DESIGN.md §4). The gateway serves them and the operator reads
+//! `result.json` (docs/architecture.md, "Storage layout"). The gateway serves them and the operator reads
 //! `progress.json`, so their shapes are defined once, here.
 
 use serde::{Deserialize, Serialize};

@@ -1,11 +1,172 @@
-//! The contract between the runner and the operator: exit codes (matched by the
-//! Job's `podFailurePolicy`) and the one-line termination message the operator
-//! reads from the pod status (DESIGN.md §5).
+//! The contract between the runner and the operator (docs/architecture.md,
+//! "The runner contract"): the environment the Job gives the runner
+//! ([`RunnerOptions`], [`env`]), the exit codes the Job's `podFailurePolicy`
+//! matches, and the one-line termination message the operator reads from the
+//! pod status.
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::FailureReason;
 use crate::result::Summary;
+use crate::{FailureReason, OcrEngine, OcrMode, OcrOptions};
+
+/// Names of the variables the Job sets for the runner. The runner's command
+/// line takes each as the fallback of the matching flag.
+pub mod env {
+    /// The PDF: `s3://bucket/key`, `file:///path` or an `https://` URL.
+    pub const SOURCE: &str = "PDFX_SOURCE";
+    /// Where results go: `s3://bucket/prefix/` or `file:///dir/`.
+    pub const OUTPUT: &str = "PDFX_OUTPUT";
+    /// Tesseract languages joined by `+`.
+    pub const LANGUAGES: &str = "PDFX_LANGUAGES";
+    pub const DPI: &str = "PDFX_DPI";
+    /// `auto`, `always` or `never` ([`crate::OcrMode`]'s wire names).
+    pub const MODE: &str = "PDFX_MODE";
+    /// Page selection, `1-5,9`.
+    pub const PAGES: &str = "PDFX_PAGES";
+    /// `tesseract` or `http` ([`crate::OcrEngine`]'s wire names).
+    pub const ENGINE: &str = "PDFX_ENGINE";
+    /// The OCR server of `engine: http`.
+    pub const OCR_ENDPOINT: &str = "PDFX_OCR_ENDPOINT";
+    /// `auto`, `text` or `json`; Jobs always log JSON.
+    pub const LOG_FORMAT: &str = "PDFX_LOG_FORMAT";
+    /// Where the kubelet-like executor wants the termination message, when the
+    /// runner cannot own `/dev/termination-log` (single-machine mode).
+    pub const TERMINATION_MESSAGE_PATH: &str = "TERMINATION_MESSAGE_PATH";
+}
+
+/// The wire name of a contract enum: the same serde name the CRD uses.
+pub fn wire_name<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => String::new(),
+    }
+}
+
+/// Reads a contract enum from its wire name.
+pub fn parse_wire<T: DeserializeOwned>(name: &str) -> Result<T, RunnerEnvError> {
+    serde_json::from_value(serde_json::Value::String(name.to_owned())).map_err(|_| {
+        RunnerEnvError::Invalid {
+            name: std::any::type_name::<T>()
+                .rsplit("::")
+                .next()
+                .unwrap_or("value"),
+            value: name.to_owned(),
+        }
+    })
+}
+
+/// Every wire name of [`OcrMode`], for command-line help and validation.
+pub const MODE_NAMES: [&str; 3] = ["auto", "always", "never"];
+/// Every wire name of [`OcrEngine`].
+pub const ENGINE_NAMES: [&str; 2] = ["tesseract", "http"];
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RunnerEnvError {
+    #[error("{0} is not set")]
+    Missing(&'static str),
+    #[error("{value:?} is not a valid {name}")]
+    Invalid { name: &'static str, value: String },
+}
+
+/// What one attempt's Job asks of the runner: everything the operator decides
+/// from the resource, carried as environment variables ([`env`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunnerOptions {
+    pub source: String,
+    pub output: String,
+    /// Tesseract language codes, in order.
+    pub languages: Vec<String>,
+    pub dpi: u32,
+    pub mode: OcrMode,
+    pub pages: Option<String>,
+    pub engine: OcrEngine,
+    /// Required with `engine: http`.
+    pub ocr_endpoint: Option<String>,
+}
+
+impl RunnerOptions {
+    /// The options for a resource's `spec.ocr`, read from `source` into `output`.
+    pub fn new(source: String, output: String, ocr: &OcrOptions) -> Self {
+        Self {
+            source,
+            output,
+            languages: ocr.languages.clone(),
+            dpi: ocr.dpi,
+            mode: ocr.mode,
+            pages: ocr.pages.clone().filter(|p| !p.trim().is_empty()),
+            engine: ocr.engine,
+            ocr_endpoint: None,
+        }
+    }
+
+    /// The variables, in a stable order. Jobs log JSON: it is what log
+    /// collectors read.
+    pub fn to_env(&self) -> Vec<(&'static str, String)> {
+        let mut vars = vec![
+            (env::SOURCE, self.source.clone()),
+            (env::OUTPUT, self.output.clone()),
+            (env::LANGUAGES, join_languages(&self.languages)),
+            (env::DPI, self.dpi.to_string()),
+            (env::MODE, wire_name(&self.mode)),
+            (env::LOG_FORMAT, "json".to_owned()),
+        ];
+        if let Some(pages) = &self.pages {
+            vars.push((env::PAGES, pages.clone()));
+        }
+        vars.push((env::ENGINE, wire_name(&self.engine)));
+        if let Some(endpoint) = &self.ocr_endpoint {
+            vars.push((env::OCR_ENDPOINT, endpoint.clone()));
+        }
+        vars
+    }
+
+    /// The options from variables (`lookup` is `std::env::var(..).ok()` in a
+    /// process); unset optional variables take the CRD's defaults.
+    pub fn from_env(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, RunnerEnvError> {
+        let get = |name: &'static str| lookup(name).filter(|v| !v.trim().is_empty());
+        let defaults = OcrOptions::default();
+        let dpi = match get(env::DPI) {
+            Some(text) => text.trim().parse().map_err(|_| RunnerEnvError::Invalid {
+                name: env::DPI,
+                value: text.clone(),
+            })?,
+            None => defaults.dpi,
+        };
+        Ok(Self {
+            source: get(env::SOURCE).ok_or(RunnerEnvError::Missing(env::SOURCE))?,
+            output: get(env::OUTPUT).ok_or(RunnerEnvError::Missing(env::OUTPUT))?,
+            languages: get(env::LANGUAGES)
+                .map(|l| split_languages(&l))
+                .unwrap_or(defaults.languages),
+            dpi,
+            mode: get(env::MODE)
+                .map(|m| parse_wire(m.trim()))
+                .transpose()?
+                .unwrap_or(defaults.mode),
+            pages: get(env::PAGES),
+            engine: get(env::ENGINE)
+                .map(|e| parse_wire(e.trim()))
+                .transpose()?
+                .unwrap_or(defaults.engine),
+            ocr_endpoint: get(env::OCR_ENDPOINT),
+        })
+    }
+}
+
+/// Languages as the runner's flag takes them: `kor+eng`.
+pub fn join_languages(languages: &[String]) -> String {
+    languages.join("+")
+}
+
+/// Splits `kor+eng` (or `kor,eng`) into codes, dropping empty parts.
+pub fn split_languages(text: &str) -> Vec<String> {
+    text.split(['+', ','])
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
 
 /// The extraction succeeded.
 pub const EXIT_SUCCESS: i32 = 0;
@@ -95,6 +256,116 @@ impl TerminationMessage {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(vars: &[(&'static str, String)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn every_field_round_trips_through_the_environment() {
+        let full = RunnerOptions {
+            source: "s3://bucket/extractions/ns/a/source.pdf".into(),
+            output: "s3://bucket/extractions/ns/a/".into(),
+            languages: vec!["kor".into(), "eng".into()],
+            dpi: 450,
+            mode: OcrMode::Always,
+            pages: Some("1-5,9".into()),
+            engine: OcrEngine::Http,
+            ocr_endpoint: Some("http://ocr:8000/v1".into()),
+        };
+        let vars = full.to_env();
+        assert_eq!(RunnerOptions::from_env(lookup(&vars)), Ok(full.clone()));
+        let names: Vec<&str> = vars.iter().map(|(k, _)| *k).collect();
+        assert_eq!(
+            names,
+            [
+                env::SOURCE,
+                env::OUTPUT,
+                env::LANGUAGES,
+                env::DPI,
+                env::MODE,
+                env::LOG_FORMAT,
+                env::PAGES,
+                env::ENGINE,
+                env::OCR_ENDPOINT
+            ]
+        );
+        assert_eq!(vars[2].1, "kor+eng");
+        assert_eq!(vars[4].1, "always");
+        assert_eq!(vars[7].1, "http");
+
+        for mode in [OcrMode::Auto, OcrMode::Always, OcrMode::Never] {
+            for engine in [OcrEngine::Tesseract, OcrEngine::Http] {
+                let options = RunnerOptions {
+                    mode,
+                    engine,
+                    pages: None,
+                    ocr_endpoint: None,
+                    ..full.clone()
+                };
+                assert_eq!(
+                    RunnerOptions::from_env(lookup(&options.to_env())),
+                    Ok(options)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn wire_names_are_the_crd_names() {
+        assert_eq!(
+            [OcrMode::Auto, OcrMode::Always, OcrMode::Never].map(|m| wire_name(&m)),
+            MODE_NAMES
+        );
+        assert_eq!(
+            [OcrEngine::Tesseract, OcrEngine::Http].map(|e| wire_name(&e)),
+            ENGINE_NAMES
+        );
+        assert_eq!(parse_wire::<OcrMode>("never"), Ok(OcrMode::Never));
+        assert_eq!(
+            parse_wire::<OcrEngine>("Tesseract"),
+            Err(RunnerEnvError::Invalid {
+                name: "OcrEngine",
+                value: "Tesseract".into()
+            })
+        );
+    }
+
+    #[test]
+    fn defaults_and_bad_values_from_the_environment() {
+        let minimal = [
+            (env::SOURCE, "file:///in.pdf".to_owned()),
+            (env::OUTPUT, "file:///out/".to_owned()),
+        ];
+        let options = RunnerOptions::from_env(lookup(&minimal)).unwrap();
+        assert_eq!(
+            options,
+            RunnerOptions::new(
+                "file:///in.pdf".into(),
+                "file:///out/".into(),
+                &OcrOptions::default()
+            )
+        );
+        assert_eq!(
+            RunnerOptions::from_env(lookup(&minimal[..1])),
+            Err(RunnerEnvError::Missing(env::OUTPUT))
+        );
+        let bad_dpi = [
+            minimal[0].clone(),
+            minimal[1].clone(),
+            (env::DPI, "lots".to_owned()),
+        ];
+        assert!(matches!(
+            RunnerOptions::from_env(lookup(&bad_dpi)),
+            Err(RunnerEnvError::Invalid { name: env::DPI, .. })
+        ));
+        assert_eq!(split_languages(" kor + eng,,jpn "), ["kor", "eng", "jpn"]);
+    }
 
     #[test]
     fn exit_codes_follow_the_design() {

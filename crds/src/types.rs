@@ -9,6 +9,8 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use crate::reasons::FailureReason;
+
 /// API group of every pdfx resource.
 pub const GROUP: &str = "pdfx.dev";
 /// The served and stored version.
@@ -383,70 +385,6 @@ pub enum AttemptOutcome {
     Succeeded,
     /// The Job failed; `reason` says why.
     Failed,
-}
-
-/// Machine-readable reasons for a failed attempt or extraction. They appear in
-/// `status.error.reason`, in condition reasons, in Events and as metric labels.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
-pub enum FailureReason {
-    /// The source is not a readable PDF (not a PDF, truncated, corrupt).
-    InvalidPdf,
-    /// The PDF is encrypted and no usable password was given.
-    EncryptedPdf,
-    /// The PDF has no pages.
-    NoPages,
-    /// The requested pages lie outside the document.
-    PageRangeOutOfBounds,
-    /// The spec cannot be carried out (e.g. an OCR language without data).
-    InvalidSpec,
-    /// The source object or URL does not exist.
-    SourceNotFound,
-    /// Storage or the source refused access.
-    AccessDenied,
-    /// The Job was killed for exceeding its memory limit, at the largest allowed limit.
-    #[serde(rename = "OOMKilled")]
-    #[schemars(rename = "OOMKilled")]
-    OomKilled,
-    /// The Job ran longer than its deadline.
-    DeadlineExceeded,
-    /// Transient failures used up every allowed attempt.
-    RetriesExhausted,
-    /// A failure the runner could not classify; retried as transient.
-    Transient,
-}
-
-impl FailureReason {
-    /// The name used on the wire, in Events and as a metrics label.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FailureReason::InvalidPdf => "InvalidPdf",
-            FailureReason::EncryptedPdf => "EncryptedPdf",
-            FailureReason::NoPages => "NoPages",
-            FailureReason::PageRangeOutOfBounds => "PageRangeOutOfBounds",
-            FailureReason::InvalidSpec => "InvalidSpec",
-            FailureReason::SourceNotFound => "SourceNotFound",
-            FailureReason::AccessDenied => "AccessDenied",
-            FailureReason::OomKilled => "OOMKilled",
-            FailureReason::DeadlineExceeded => "DeadlineExceeded",
-            FailureReason::RetriesExhausted => "RetriesExhausted",
-            FailureReason::Transient => "Transient",
-        }
-    }
-
-    /// Whether a new attempt can succeed where this one failed. Invalid input
-    /// and missing sources fail the same way every time.
-    pub fn is_retryable(self) -> bool {
-        matches!(
-            self,
-            FailureReason::OomKilled | FailureReason::Transient | FailureReason::DeadlineExceeded
-        )
-    }
-}
-
-impl std::fmt::Display for FailureReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// Pages finished so far.

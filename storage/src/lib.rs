@@ -2,7 +2,7 @@
 //!
 //! The gateway streams uploads in, the runner downloads sources and writes page
 //! checkpoints and results, the operator reads progress and deletes what an
-//! extraction created (DESIGN.md §4). They all go through [`Store`], so that
+//! extraction created (docs/architecture.md, "Storage layout"). They all go through [`Store`], so that
 //! single-machine mode and tests (a local directory) behave like production (S3),
 //! and so the memory rules hold everywhere: bodies are streams, never whole
 //! objects in memory. An upload of unknown length holds at most 24 MiB
@@ -21,6 +21,7 @@
 //! # let _ = progress; Ok(()) }
 //! ```
 
+pub mod env;
 mod error;
 mod fsutil;
 pub mod key;

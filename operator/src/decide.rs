@@ -17,10 +17,14 @@ use pdfx_crd::{
     PdfExtractionStatus, Phase, Progress, ResultSummary,
 };
 
+use pdfx_crd::reasons::{Reason, RetryPolicy};
+use pdfx_crd::runner::RunnerOptions;
+use pdfx_runtime::quantity;
+use pdfx_storage::StorageUri;
+
 use crate::config::OperatorConfig;
-use crate::job::job_name;
+use crate::job::{self, job_name};
 use crate::observe::JobObservation;
-use crate::quantity;
 
 /// What the reconciler should do besides writing the status.
 #[derive(Clone, Debug, PartialEq)]
@@ -39,7 +43,7 @@ pub enum Action {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventSpec {
     pub warning: bool,
-    pub reason: &'static str,
+    pub reason: Reason,
     pub note: String,
 }
 
@@ -75,6 +79,10 @@ pub struct Observed<'a> {
     /// The runner parses untrusted PDFs, so the location it reports is not used.
     pub result_location: Option<String>,
     pub admission: Admission,
+    /// The spec as [`validate`] found it, once for this reconcile. Only a
+    /// first attempt depends on it: a later change of the operator's settings
+    /// must not fail extractions that were accepted.
+    pub validated: Result<&'a ValidatedExtraction, &'a str>,
     pub now: Timestamp,
 }
 
@@ -88,21 +96,18 @@ pub fn backoff(next_attempt: u32, base: Duration, max: Duration) -> Duration {
     base.saturating_mul(1u32 << doublings).min(max)
 }
 
-fn memory_of_first_attempt(resource: &PdfExtraction, config: &OperatorConfig) -> Quantity {
-    resource
-        .spec
-        .resources
-        .as_ref()
-        .and_then(|r| r.memory.clone())
-        .unwrap_or_else(|| config.default_memory.clone())
-}
-
-/// The bucket of an `s3://bucket[/prefix]` storage URL and its prefix (with a
-/// trailing `/`, or empty); `None` for `file://` storage.
-fn storage_bucket(storage_url: &str) -> Option<(&str, String)> {
-    let rest = storage_url.strip_prefix("s3://")?;
-    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-    Some((bucket, pdfx_crd::layout::normalize_prefix(prefix)))
+/// A spec checked against the operator's rules, with everything the Job of
+/// an attempt needs resolved: computed once per reconcile and handed on.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValidatedExtraction {
+    /// Where the runner writes (the spec's output or the default prefix).
+    pub output: StorageUri,
+    /// Memory of the first attempt: the spec's, else the operator's default.
+    pub first_memory: Quantity,
+    /// CPU of every attempt.
+    pub cpu: Quantity,
+    /// The runner's options, carried as its environment.
+    pub runner: RunnerOptions,
 }
 
 /// Spec problems the schema cannot catch; `Err` fails the extraction at once.
@@ -111,7 +116,10 @@ fn storage_bucket(storage_url: &str) -> Option<(&str, String)> {
 /// only read uploads and write results under its own namespace's prefix
 /// there (`extractions/<namespace>/`): otherwise one tenant could read, or by
 /// deleting its resource delete, another tenant's objects.
-pub fn validate(resource: &PdfExtraction, config: &OperatorConfig) -> Result<(), String> {
+pub fn validate(
+    resource: &PdfExtraction,
+    config: &OperatorConfig,
+) -> Result<ValidatedExtraction, String> {
     let namespace = resource.namespace().unwrap_or_default();
     let own = format!("extractions/{namespace}/");
     if let pdfx_crd::Source::Storage(object) = &resource.spec.source
@@ -130,7 +138,7 @@ pub fn validate(resource: &PdfExtraction, config: &OperatorConfig) -> Result<(),
                     .into(),
             );
         }
-        if let Some((bucket, base)) = storage_bucket(&config.storage_url)
+        if let Some((bucket, base)) = config.storage_bucket()
             && output.s3.bucket == bucket
             && !prefix.starts_with(&format!("{base}{own}"))
         {
@@ -139,21 +147,21 @@ pub fn validate(resource: &PdfExtraction, config: &OperatorConfig) -> Result<(),
             ));
         }
     }
-    if resource.spec.ocr.engine == OcrEngine::Http && config.ocr_endpoint.is_none() {
-        return Err(
-            "spec.ocr.engine is http, but this operator has no OCR server configured".into(),
-        );
-    }
-    if let Some(resources) = &resource.spec.resources {
-        if let Some(memory) = &resources.memory {
+    let ocr_endpoint = match resource.spec.ocr.engine {
+        OcrEngine::Http => Some(config.ocr_endpoint.clone().ok_or_else(|| {
+            "spec.ocr.engine is http, but this operator has no OCR server configured".to_owned()
+        })?),
+        OcrEngine::Tesseract => None,
+    };
+    let resources = resource.spec.resources.as_ref();
+    let first_memory = match resources.and_then(|r| r.memory.as_ref()) {
+        Some(memory) => {
             let bytes =
                 quantity::bytes(memory).map_err(|e| format!("spec.resources.memory: {e}"))?;
-            let cap = quantity::bytes(&config.max_memory)
-                .map_err(|e| format!("operator max memory: {e}"))?;
-            if bytes > cap {
+            if bytes > config.max_memory.bytes() {
                 return Err(format!(
                     "spec.resources.memory {} is above the allowed maximum {}",
-                    memory.0, config.max_memory.0
+                    memory.0, config.max_memory
                 ));
             }
             if bytes < 64 << 20 {
@@ -162,27 +170,40 @@ pub fn validate(resource: &PdfExtraction, config: &OperatorConfig) -> Result<(),
                     memory.0
                 ));
             }
+            memory.clone()
         }
-        if let Some(cpu) = &resources.cpu {
-            quantity::parse(cpu).map_err(|e| format!("spec.resources.cpu: {e}"))?;
+        None => config.default_memory.quantity().clone(),
+    };
+    let cpu = match resources.and_then(|r| r.cpu.as_ref()) {
+        Some(cpu) => {
+            quantity::millicores(cpu).map_err(|e| format!("spec.resources.cpu: {e}"))?;
+            cpu.clone()
         }
-    }
+        None => config.default_cpu.quantity().clone(),
+    };
     if let Some(pages) = &resource.spec.ocr.pages {
         pdfx_crd::PageRange::parse(pages).map_err(|e| e.to_string())?;
     }
-    Ok(())
+    let output = job::output_location(resource, config).map_err(|e| e.to_string())?;
+    let mut runner = job::runner_options(resource, config).map_err(|e| e.to_string())?;
+    runner.ocr_endpoint = ocr_endpoint;
+    Ok(ValidatedExtraction {
+        output,
+        first_memory,
+        cpu,
+        runner,
+    })
 }
 
 /// Whether this reconcile would start an attempt if a slot were free; the
-/// caller asks for admission only then.
+/// caller asks for admission only then (and only for a valid spec: see
+/// [`validate`], whose outcome the caller keeps per resource).
 pub fn needs_slot(resource: &PdfExtraction, now: Timestamp, config: &OperatorConfig) -> bool {
     if resource.metadata.deletion_timestamp.is_some() {
         return false;
     }
     let status = resource.status.clone().unwrap_or_default();
-    if status.phase.is_some_and(Phase::is_terminal)
-        || (status.attempts.is_empty() && validate(resource, config).is_err())
-    {
+    if status.phase.is_some_and(Phase::is_terminal) {
         return false;
     }
     match status.attempts.last() {
@@ -236,25 +257,29 @@ pub fn retry_decision(
     let memory = attempt
         .memory_limit
         .clone()
-        .unwrap_or_else(|| config.default_memory.clone());
-    match reason {
-        FailureReason::OomKilled if attempt.number >= config.max_oom_attempts => {
+        .unwrap_or_else(|| config.default_memory.quantity().clone());
+    match reason.retry_policy() {
+        RetryPolicy::WithMoreMemory if attempt.number >= config.max_oom_attempts => {
             RetryDecision::Fail {
-                reason: FailureReason::OomKilled,
+                reason,
                 message: format!(
                     "the runner ran out of memory in each of {} attempts (last limit {})",
                     attempt.number, memory.0
                 ),
             }
         }
-        FailureReason::OomKilled => {
-            match quantity::escalate_memory(&memory, config.oom_memory_factor, &config.max_memory) {
+        RetryPolicy::WithMoreMemory => {
+            match quantity::escalate_memory(
+                &memory,
+                config.oom_memory_factor,
+                config.max_memory.quantity(),
+            ) {
                 Ok(Some(more)) => RetryDecision::Retry {
                     memory: more,
                     after: Duration::ZERO,
                 },
                 Ok(None) => RetryDecision::Fail {
-                    reason: FailureReason::OomKilled,
+                    reason,
                     message: format!(
                         "the runner ran out of memory at {}, the largest limit allowed ({} attempt(s))",
                         memory.0, attempt.number
@@ -266,7 +291,7 @@ pub fn retry_decision(
                 },
             }
         }
-        FailureReason::Transient if attempt.number < config.max_attempts => RetryDecision::Retry {
+        RetryPolicy::WithBackoff if attempt.number < config.max_attempts => RetryDecision::Retry {
             memory,
             after: backoff(
                 attempt.number + 1,
@@ -274,12 +299,12 @@ pub fn retry_decision(
                 config.retry_backoff_max,
             ),
         },
-        FailureReason::Transient | FailureReason::RetriesExhausted => RetryDecision::Fail {
+        RetryPolicy::WithBackoff => RetryDecision::Fail {
             reason: FailureReason::RetriesExhausted,
             message: format!("{} attempt(s) failed; the last: {message}", attempt.number),
         },
-        other => RetryDecision::Fail {
-            reason: other,
+        RetryPolicy::Never => RetryDecision::Fail {
+            reason,
             message: message.to_owned(),
         },
     }
@@ -301,20 +326,20 @@ impl Builder<'_> {
         &mut self,
         type_: &'static str,
         status: ConditionStatus,
-        reason: &'static str,
+        reason: Reason,
         message: String,
     ) {
         let update = ConditionUpdate {
             type_,
             status,
-            reason,
+            reason: reason.as_str(),
             message,
             observed_generation: self.generation,
         };
         set_condition(&mut self.status.conditions, update, &self.now);
     }
 
-    fn event(&mut self, warning: bool, reason: &'static str, note: String) {
+    fn event(&mut self, warning: bool, reason: Reason, note: String) {
         self.events.push(EventSpec {
             warning,
             reason,
@@ -328,12 +353,16 @@ impl Builder<'_> {
 
     fn accept(&mut self) {
         if !conditions::is_true(&self.status.conditions, conditions::ACCEPTED) {
-            self.event(false, "Accepted", "the extraction was accepted".into());
+            self.event(
+                false,
+                Reason::Accepted,
+                "the extraction was accepted".into(),
+            );
         }
         self.condition(
             conditions::ACCEPTED,
             ConditionStatus::True,
-            "Accepted",
+            Reason::Accepted,
             "the spec is valid".into(),
         );
     }
@@ -359,12 +388,12 @@ impl Builder<'_> {
         self.condition(
             conditions::RUNNING,
             ConditionStatus::True,
-            "JobCreated",
+            Reason::JobCreated,
             format!("attempt {number}: Job {job}, memory {}", memory.0),
         );
         self.event(
             false,
-            "Started",
+            Reason::Started,
             format!(
                 "attempt {number} started as Job {job} with memory limit {}",
                 memory.0
@@ -387,23 +416,23 @@ impl Builder<'_> {
         self.condition(
             conditions::RUNNING,
             ConditionStatus::False,
-            "Finished",
+            Reason::Finished,
             String::new(),
         );
         self.condition(
             conditions::FAILED,
             ConditionStatus::True,
-            reason.as_str(),
+            Reason::Failed(reason),
             message.clone(),
         );
-        self.event(true, "Failed", format!("{reason}: {message}"));
+        self.event(true, Reason::Failed(reason), message.clone());
     }
 
     fn queue(&mut self, running: usize) {
         if self.status.phase != Some(Phase::Queued) {
             self.event(
                 false,
-                "Queued",
+                Reason::Queued,
                 format!(
                     "waiting for a free slot: {running} of {} running",
                     self.config.max_concurrent_jobs
@@ -452,24 +481,27 @@ pub fn plan(observed: &Observed<'_>, config: &OperatorConfig) -> Plan {
 
     // Validated once, before the first attempt: a later change of the
     // operator's settings must not fail extractions that were accepted.
-    if b.status.attempts.is_empty()
-        && let Err(message) = validate(resource, config)
-    {
-        b.condition(
-            conditions::ACCEPTED,
-            ConditionStatus::False,
-            "InvalidSpec",
-            message.clone(),
-        );
-        b.fail(FailureReason::InvalidSpec, message);
-        return finish(b);
-    }
+    let first_memory = match observed.validated {
+        Ok(validated) => validated.first_memory.clone(),
+        Err(message) if b.status.attempts.is_empty() => {
+            let message = message.to_owned();
+            b.condition(
+                conditions::ACCEPTED,
+                ConditionStatus::False,
+                Reason::Failed(FailureReason::InvalidSpec),
+                message.clone(),
+            );
+            b.fail(FailureReason::InvalidSpec, message);
+            return finish(b);
+        }
+        Err(_) => config.default_memory.quantity().clone(),
+    };
     b.accept();
 
     let last = b.status.attempts.last().cloned();
     match last {
         None => match observed.admission {
-            Admission::Granted => b.start_attempt(1, memory_of_first_attempt(resource, config)),
+            Admission::Granted => b.start_attempt(1, first_memory),
             Admission::Denied { running } => b.queue(running),
         },
         Some(attempt) if attempt.outcome == AttemptOutcome::Running => {
@@ -493,7 +525,7 @@ pub fn plan(observed: &Observed<'_>, config: &OperatorConfig) -> Plan {
                         b.condition(
                             conditions::RUNNING,
                             ConditionStatus::True,
-                            "WaitingForSlot",
+                            Reason::WaitingForSlot,
                             format!(
                                 "attempt {} waits for a free slot: {running} of {} running",
                                 attempt.number + 1,
@@ -520,7 +552,7 @@ fn running_attempt(b: &mut Builder<'_>, observed: &Observed<'_>, attempt: Attemp
             let memory = attempt
                 .memory_limit
                 .clone()
-                .unwrap_or_else(|| b.config.default_memory.clone());
+                .unwrap_or_else(|| b.config.default_memory.quantity().clone());
             b.action = Action::CreateJob {
                 attempt: attempt.number,
                 memory,
@@ -532,7 +564,7 @@ fn running_attempt(b: &mut Builder<'_>, observed: &Observed<'_>, attempt: Attemp
                 b.condition(
                     conditions::RUNNING,
                     ConditionStatus::True,
-                    "JobPending",
+                    Reason::JobPending,
                     format!(
                         "attempt {}: the pod cannot start yet: {waiting}",
                         attempt.number
@@ -548,7 +580,7 @@ fn running_attempt(b: &mut Builder<'_>, observed: &Observed<'_>, attempt: Attemp
             b.condition(
                 conditions::RUNNING,
                 ConditionStatus::True,
-                "JobRunning",
+                Reason::JobRunning,
                 format!(
                     "attempt {}: Job {} is running",
                     attempt.number, attempt.job_name
@@ -593,16 +625,16 @@ fn running_attempt(b: &mut Builder<'_>, observed: &Observed<'_>, attempt: Attemp
             b.condition(
                 conditions::RUNNING,
                 ConditionStatus::False,
-                "Finished",
+                Reason::Finished,
                 String::new(),
             );
             b.condition(
                 conditions::SUCCEEDED,
                 ConditionStatus::True,
-                "Completed",
+                Reason::Completed,
                 note.clone(),
             );
-            b.event(false, "Succeeded", note);
+            b.event(false, Reason::Succeeded, note);
         }
         Some(JobObservation::Failed {
             finished,
@@ -647,10 +679,10 @@ fn attempt_failed(
             b.condition(
                 conditions::RUNNING,
                 ConditionStatus::True,
-                "Retrying",
+                Reason::Retrying,
                 detail.clone(),
             );
-            b.event(true, "Retrying", detail);
+            b.event(true, Reason::Retrying, detail);
             b.requeue(after.max(Duration::from_millis(100)));
         }
         RetryDecision::Fail { reason, message } => b.fail(reason, message),
@@ -702,15 +734,16 @@ pub fn holds_slot(resource: &PdfExtraction) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use pdfx_crd::result::Summary;
     use pdfx_crd::{OcrOptions, PdfExtractionSpec, RunnerResources, Source, StorageObject};
 
     fn config() -> OperatorConfig {
-        let mut c = OperatorConfig::new("runner:test", "s3://pdfx");
-        c.default_memory = Quantity("512Mi".into());
-        c.max_memory = Quantity("2Gi".into());
+        let mut c = OperatorConfig::new("runner:test", "s3://pdfx".parse().unwrap());
+        c.default_memory = "512Mi".parse().unwrap();
+        c.max_memory = "2Gi".parse().unwrap();
         c.max_attempts = 3;
         c.retry_backoff = Duration::from_secs(10);
         c.retry_backoff_max = Duration::from_secs(60);
@@ -746,6 +779,8 @@ mod tests {
         job: Option<JobObservation>,
         now: Timestamp,
     ) -> Observed<'a> {
+        // Each reconcile validates once; a test leaks its few results.
+        let validated = Box::leak(Box::new(validate(r, &config())));
         Observed {
             resource: r,
             job,
@@ -753,6 +788,7 @@ mod tests {
             stored_result: None,
             result_location: None,
             admission: Admission::Granted,
+            validated: validated.as_ref().map_err(String::as_str),
             now,
         }
     }
@@ -802,7 +838,7 @@ mod tests {
         assert_eq!(s.observed_generation, Some(1));
         assert!(conditions::is_true(&s.conditions, conditions::ACCEPTED));
         assert!(conditions::is_true(&s.conditions, conditions::RUNNING));
-        let reasons: Vec<&str> = plan.events.iter().map(|e| e.reason).collect();
+        let reasons: Vec<&str> = plan.events.iter().map(|e| e.reason.as_str()).collect();
         assert_eq!(reasons, ["Accepted", "Started"]);
     }
 
@@ -832,7 +868,7 @@ mod tests {
         assert_eq!(first.status.phase, Some(Phase::Queued));
         assert_eq!(first.action, Action::Nothing);
         assert_eq!(first.requeue, Some(QUEUE_POLL));
-        assert!(first.events.iter().any(|e| e.reason == "Queued"));
+        assert!(first.events.iter().any(|e| e.reason.as_str() == "Queued"));
         apply(&mut r, &first);
         let mut obs = observed(&r, None, at(5));
         obs.admission = Admission::Denied { running: 2 };
@@ -912,7 +948,10 @@ mod tests {
         assert!(conditions::is_true(&s.conditions, conditions::SUCCEEDED));
         assert!(!conditions::is_true(&s.conditions, conditions::RUNNING));
         assert_eq!(
-            done.events.iter().map(|e| e.reason).collect::<Vec<_>>(),
+            done.events
+                .iter()
+                .map(|e| e.reason.as_str())
+                .collect::<Vec<_>>(),
             ["Succeeded"]
         );
         apply(&mut r, &done);
@@ -967,7 +1006,7 @@ mod tests {
             failed
                 .events
                 .iter()
-                .any(|e| e.reason == "Failed" && e.warning)
+                .any(|e| e.reason.as_str() == "InvalidPdf" && e.warning)
         );
     }
 
@@ -1130,7 +1169,7 @@ mod tests {
         let p = plan(&observed(&r, None, at(0)), &config());
         apply(&mut r, &p);
         let mut stricter = config();
-        stricter.max_memory = Quantity("256Mi".into());
+        stricter.max_memory = "256Mi".parse().unwrap();
         r.spec.resources = Some(RunnerResources {
             memory: Some(Quantity("512Mi".into())),
             cpu: None,

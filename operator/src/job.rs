@@ -6,8 +6,10 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::ResourceExt;
 use pdfx_crd::layout;
+use pdfx_crd::runner::RunnerOptions;
 use pdfx_crd::runner::{EXIT_INVALID_INPUT, EXIT_SOURCE_UNAVAILABLE};
-use pdfx_crd::{OcrEngine, OcrMode, PdfExtraction, Source};
+use pdfx_crd::{OcrEngine, PdfExtraction, Source};
+use pdfx_storage::StorageUri;
 use serde_json::json;
 
 use crate::config::OperatorConfig;
@@ -37,6 +39,8 @@ pub enum JobError {
     NoOcrEndpoint,
     #[error("building the Job: {0}")]
     Build(#[from] serde_json::Error),
+    #[error("the output location: {0}")]
+    Output(#[from] pdfx_storage::StorageError),
 }
 
 /// Name of the Job of `attempt`: `<name>-<attempt>`, shortened with a hash
@@ -60,10 +64,10 @@ fn fnv1a(bytes: &[u8]) -> u32 {
 }
 
 /// Joins a storage URL (`s3://bucket[/prefix]` or `file:///dir`) and a key.
-pub fn storage_join(base: &str, key: &str) -> String {
+pub fn storage_join(base: &StorageUri, key: &str) -> String {
     format!(
         "{}/{}",
-        base.trim_end_matches('/'),
+        base.to_string().trim_end_matches('/'),
         key.trim_start_matches('/')
     )
 }
@@ -73,26 +77,50 @@ pub fn source_uri(resource: &PdfExtraction, config: &OperatorConfig) -> String {
     match &resource.spec.source {
         Source::S3(object) => format!("s3://{}/{}", object.bucket, object.key),
         Source::Url(url) => url.clone(),
-        Source::Storage(object) => storage_join(&config.storage_url, &object.key),
+        Source::Storage(object) => storage_join(&config.storage, &object.key),
     }
 }
 
 /// Where the runner writes: the resource's output, or the default prefix.
-pub fn output_uri(resource: &PdfExtraction, config: &OperatorConfig) -> Result<String, JobError> {
-    Ok(match &resource.spec.output {
-        Some(output) => format!(
+pub fn output_location(
+    resource: &PdfExtraction,
+    config: &OperatorConfig,
+) -> Result<StorageUri, JobError> {
+    let location = match &resource.spec.output {
+        Some(output) => StorageUri::parse(&format!(
             "s3://{}/{}",
             output.s3.bucket,
             layout::normalize_prefix(&output.s3.prefix)
-        ),
+        ))?,
         None => {
             let namespace = resource.namespace().ok_or(JobError::NoNamespace)?;
-            storage_join(
-                &config.storage_url,
-                &layout::default_prefix(&namespace, &resource.name_any()),
-            )
+            config
+                .storage
+                .join(&layout::default_prefix(&namespace, &resource.name_any()))?
         }
-    })
+    };
+    Ok(location)
+}
+
+/// [`output_location`] as the runner's argument.
+pub fn output_uri(resource: &PdfExtraction, config: &OperatorConfig) -> Result<String, JobError> {
+    Ok(output_location(resource, config)?.to_string())
+}
+
+/// What the runner is asked to do for a resource (its environment).
+pub fn runner_options(
+    resource: &PdfExtraction,
+    config: &OperatorConfig,
+) -> Result<RunnerOptions, JobError> {
+    let mut options = RunnerOptions::new(
+        source_uri(resource, config),
+        output_uri(resource, config)?,
+        &resource.spec.ocr,
+    );
+    if resource.spec.ocr.engine == OcrEngine::Http {
+        options.ocr_endpoint = Some(config.ocr_endpoint.clone().ok_or(JobError::NoOcrEndpoint)?);
+    }
+    Ok(options)
 }
 
 /// Labels selecting everything of one extraction.
@@ -107,22 +135,19 @@ pub fn selector_labels(uid: &str) -> std::collections::BTreeMap<String, String> 
     .into()
 }
 
-/// The Job of attempt `attempt` with memory limit `memory`.
+/// The Job of attempt `attempt`: the runner asked for `runner`, with memory
+/// limit `memory` and `cpu`.
 pub fn desired_job(
     resource: &PdfExtraction,
+    runner: &RunnerOptions,
     attempt: u32,
     memory: &Quantity,
+    cpu: &Quantity,
     config: &OperatorConfig,
 ) -> Result<Job, JobError> {
     let namespace = resource.namespace().ok_or(JobError::NoNamespace)?;
     let uid = resource.uid().ok_or(JobError::NoUid)?;
     let name = resource.name_any();
-    let spec = &resource.spec;
-    let cpu = spec
-        .resources
-        .as_ref()
-        .and_then(|r| r.cpu.clone())
-        .unwrap_or_else(|| config.default_cpu.clone());
 
     let mut labels = selector_labels(&uid);
     labels.insert("app.kubernetes.io/name".into(), "pdfx-runner".into());
@@ -133,38 +158,16 @@ pub fn desired_job(
         labels.insert(KUEUE_QUEUE_LABEL.into(), queue.clone());
     }
 
-    let mode = match spec.ocr.mode {
-        OcrMode::Auto => "auto",
-        OcrMode::Always => "always",
-        OcrMode::Never => "never",
-    };
-    let mut env = vec![
-        json!({"name": "PDFX_SOURCE", "value": source_uri(resource, config)}),
-        json!({"name": "PDFX_OUTPUT", "value": output_uri(resource, config)?}),
-        json!({"name": "PDFX_LANGUAGES", "value": spec.ocr.languages.join("+")}),
-        json!({"name": "PDFX_DPI", "value": spec.ocr.dpi.to_string()}),
-        json!({"name": "PDFX_MODE", "value": mode}),
-        json!({"name": "PDFX_LOG_FORMAT", "value": "json"}),
-    ];
-    if let Some(pages) = &spec.ocr.pages {
-        env.push(json!({"name": "PDFX_PAGES", "value": pages}));
-    }
-    match spec.ocr.engine {
-        OcrEngine::Tesseract => env.push(json!({"name": "PDFX_ENGINE", "value": "tesseract"})),
-        OcrEngine::Http => {
-            let endpoint = config
-                .ocr_endpoint
-                .as_ref()
-                .ok_or(JobError::NoOcrEndpoint)?;
-            env.push(json!({"name": "PDFX_ENGINE", "value": "http"}));
-            env.push(json!({"name": "PDFX_OCR_ENDPOINT", "value": endpoint}));
-        }
-    }
+    let mut env: Vec<serde_json::Value> = runner
+        .to_env()
+        .into_iter()
+        .map(|(name, value)| json!({"name": name, "value": value}))
+        .collect();
     if let Some(endpoint) = &config.storage_endpoint {
-        env.push(json!({"name": "PDFX_S3_ENDPOINT", "value": endpoint}));
+        env.push(json!({"name": pdfx_storage::env::ENDPOINT, "value": endpoint}));
     }
     if let Some(region) = &config.storage_region {
-        env.push(json!({"name": "PDFX_S3_REGION", "value": region}));
+        env.push(json!({"name": pdfx_storage::env::REGION, "value": region}));
     }
     let env_from = match &config.storage_secret {
         Some(secret) => json!([{"secretRef": {"name": secret}}]),
@@ -204,7 +207,7 @@ pub fn desired_job(
             "terminationMessagePath": "/dev/termination-log",
             "terminationMessagePolicy": "FallbackToLogsOnError"
         }],
-        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": config.tmp_size_limit}}]
+        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": config.tmp_size_limit.quantity()}}]
     });
     if let Some(policy) = &config.image_pull_policy {
         pod_spec["containers"][0]["imagePullPolicy"] = json!(policy);
@@ -247,6 +250,7 @@ pub fn desired_job(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use pdfx_crd::{OcrOptions, PdfExtractionSpec, S3Object, StorageObject};
@@ -268,8 +272,16 @@ mod tests {
     }
 
     fn job_json(resource: &PdfExtraction, config: &OperatorConfig) -> serde_json::Value {
-        let job = desired_job(resource, 2, &Quantity("768Mi".into()), config)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let runner = runner_options(resource, config).unwrap_or_else(|e| panic!("{e}"));
+        let job = desired_job(
+            resource,
+            &runner,
+            2,
+            &Quantity("768Mi".into()),
+            config.default_cpu.quantity(),
+            config,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         serde_json::to_value(job).unwrap_or_else(|e| panic!("{e}"))
     }
 
@@ -278,7 +290,7 @@ mod tests {
     fn the_pod_meets_the_restricted_pod_security_standard() {
         let job = job_json(
             &resource(Source::Storage(StorageObject { key: "k".into() })),
-            &OperatorConfig::new("img", "s3://b"),
+            &OperatorConfig::new("img", "s3://bucket".parse().unwrap()),
         );
         let pod = &job["spec"]["template"]["spec"];
         assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
@@ -318,7 +330,7 @@ mod tests {
             key: "uploads/a.pdf".into(),
         }));
         r.metadata.labels = Some([(KUEUE_QUEUE_LABEL.to_owned(), "batch".to_owned())].into());
-        let mut config = OperatorConfig::new("pdfx/runner:1", "s3://pdfx-data");
+        let mut config = OperatorConfig::new("pdfx/runner:1", "s3://pdfx-data".parse().unwrap());
         config.storage_secret = Some("pdfx-s3".into());
         let job = job_json(&r, &config);
         assert_eq!(job["metadata"]["name"], "report-2");
@@ -388,7 +400,7 @@ mod tests {
 
     #[test]
     fn sources_and_outputs_resolve_to_runner_uris() {
-        let config = OperatorConfig::new("pdfx/runner:1", "s3://pdfx-data");
+        let config = OperatorConfig::new("pdfx/runner:1", "s3://pdfx-data".parse().unwrap());
         let storage = resource(Source::Storage(StorageObject {
             key: "uploads/a b.pdf".into(),
         }));
@@ -405,7 +417,7 @@ mod tests {
             key: "보고서.pdf".into(),
         }));
         assert_eq!(source_uri(&s3, &config), "s3://docs/보고서.pdf");
-        let local = OperatorConfig::new("pdfx/runner:1", "file:///var/lib/pdfx/");
+        let local = OperatorConfig::new("pdfx/runner:1", "file:///var/lib/pdfx/".parse().unwrap());
         assert_eq!(
             source_uri(&storage, &local),
             "file:///var/lib/pdfx/uploads/a b.pdf"

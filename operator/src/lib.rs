@@ -11,4 +11,6 @@ pub mod job;
 pub mod leader;
 pub mod metrics;
 pub mod observe;
-pub mod quantity;
+mod run;
+
+pub use run::{RunError, run};

@@ -20,57 +20,79 @@ pub struct Metrics {
     pub attempts: Histogram,
 }
 
+/// Every metric name starts with this (`pdfx_operator_reconciles_total`).
+pub const NAMESPACE: &str = "pdfx_operator";
+
+fn opts(name: &str, help: &str) -> Opts {
+    Opts::new(name, help).namespace(NAMESPACE)
+}
+
+fn histogram(name: &str, help: &str, buckets: Vec<f64>) -> HistogramOpts {
+    HistogramOpts::new(name, help)
+        .namespace(NAMESPACE)
+        .buckets(buckets)
+}
+
 impl Metrics {
+    /// The metrics in a registry of their own.
     pub fn new() -> Result<Self, prometheus::Error> {
-        let registry = Registry::new_custom(Some("pdfx_operator".into()), None)?;
+        Self::registered_in(&Registry::new())
+    }
+
+    /// The metrics, registered in `registry` (e.g. the process's admin registry).
+    pub fn registered_in(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let registry = registry.clone();
         let metrics = Self {
-            reconciles: IntCounter::new("reconciles_total", "Reconciles started")?,
+            reconciles: IntCounter::with_opts(opts("reconciles_total", "Reconciles started"))?,
             reconcile_errors: IntCounterVec::new(
-                Opts::new("reconcile_errors_total", "Failed reconciles by error kind"),
+                opts("reconcile_errors_total", "Failed reconciles by error kind"),
                 &["kind"],
             )?,
-            controller_errors: IntCounter::new(
+            controller_errors: IntCounter::with_opts(opts(
                 "controller_errors_total",
                 "Errors of the controller machinery (watches, queue)",
-            )?,
-            reconcile_duration: Histogram::with_opts(
-                HistogramOpts::new("reconcile_duration_seconds", "Time spent in one reconcile")
-                    .buckets(vec![0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0]),
-            )?,
-            jobs_created: IntCounter::new("jobs_created_total", "Jobs created (one per attempt)")?,
-            retries: IntCounter::new(
+            ))?,
+            reconcile_duration: Histogram::with_opts(histogram(
+                "reconcile_duration_seconds",
+                "Time spent in one reconcile",
+                vec![0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0],
+            ))?,
+            jobs_created: IntCounter::with_opts(opts(
+                "jobs_created_total",
+                "Jobs created (one per attempt)",
+            ))?,
+            retries: IntCounter::with_opts(opts(
                 "retries_total",
                 "Attempts after the first (OOM and transient retries)",
-            )?,
-            oom_retries: IntCounter::new(
+            ))?,
+            oom_retries: IntCounter::with_opts(opts(
                 "oom_retries_total",
                 "Attempts started with more memory after an out-of-memory kill",
-            )?,
-            running_jobs: IntGauge::new("running_jobs", "Extractions holding a Job slot")?,
-            queued: IntGauge::new("queue_depth", "Extractions waiting for a Job slot")?,
+            ))?,
+            running_jobs: IntGauge::with_opts(opts(
+                "running_jobs",
+                "Extractions holding a Job slot",
+            ))?,
+            queued: IntGauge::with_opts(opts("queue_depth", "Extractions waiting for a Job slot"))?,
             finished: IntCounterVec::new(
-                Opts::new(
+                opts(
                     "extractions_finished_total",
                     "Finished extractions by outcome (Succeeded or a failure reason)",
                 ),
                 &["outcome"],
             )?,
-            extraction_duration: Histogram::with_opts(
-                HistogramOpts::new(
-                    "extraction_duration_seconds",
-                    "From the first attempt's start to the outcome",
-                )
-                .buckets(vec![
+            extraction_duration: Histogram::with_opts(histogram(
+                "extraction_duration_seconds",
+                "From the first attempt's start to the outcome",
+                vec![
                     1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 900.0, 1800.0, 3600.0, 10800.0,
-                ]),
-            )?,
-            attempts: Histogram::with_opts(
-                HistogramOpts::new(
-                    "attempts_per_extraction",
-                    "Attempts a finished extraction took",
-                )
-                .buckets(vec![1.0, 2.0, 3.0, 4.0, 5.0, 8.0]),
-            )?,
+                ],
+            ))?,
+            attempts: Histogram::with_opts(histogram(
+                "attempts_per_extraction",
+                "Attempts a finished extraction took",
+                vec![1.0, 2.0, 3.0, 4.0, 5.0, 8.0],
+            ))?,
             registry,
         };
         let r = &metrics.registry;

@@ -8,12 +8,11 @@ mod common;
 
 use common::Cluster;
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::Api;
 use kube::api::ListParams;
 use pdfx_crd::{AttemptOutcome, FailureReason, Phase};
 use pdfx_ocr_runner::sample::{SampleKind, SampleLanguage};
-use pdfx_operator::quantity;
+use pdfx_runtime::quantity;
 
 /// How the executor enforced memory for the pods of this cluster.
 async fn enforcement(cluster: &Cluster) -> Option<String> {
@@ -44,9 +43,9 @@ async fn run_with_memory(
     max: &str,
 ) -> Option<(Cluster, pdfx_crd::PdfExtractionStatus)> {
     let mut cluster = Cluster::new(2).await;
-    cluster.config.default_memory = Quantity(default.into());
+    cluster.config.default_memory = default.parse().unwrap();
     cluster.config.oom_memory_factor = factor;
-    cluster.config.max_memory = Quantity(max.into());
+    cluster.config.max_memory = max.parse().unwrap();
     cluster.start_operator();
     let key = cluster.upload_sample(name, 1, SampleKind::Scanned, SampleLanguage::English);
     cluster.create(name, &key, |_| {}).await;

@@ -19,8 +19,10 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
 use pdfx_crd::layout::ExtractionLayout;
+use pdfx_crd::reasons::{Reason, ReconcileErrorKind};
 use pdfx_crd::result::{ProgressDocument, Summary};
 use pdfx_crd::{PdfExtraction, ResultSummary, Source};
+use pdfx_runtime::Shutdown;
 use pdfx_storage::{S3Config, StorageUri, Store as ObjectStore};
 use serde::Deserialize;
 use tokio::sync::Mutex;
@@ -31,6 +33,10 @@ use crate::decide::{self, Action, Admission, Candidate, Observed, Plan};
 use crate::job::{self, EXTRACTION_UID_LABEL, MANAGED_BY};
 use crate::metrics::Metrics;
 use crate::observe::{self, JobObservation};
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod scenarios;
 
 /// Finalizer that lets the operator delete what it created before the resource goes.
 pub const FINALIZER: &str = "pdfx.dev/cleanup";
@@ -54,20 +60,24 @@ pub enum Error {
 }
 
 impl Error {
-    /// Short label for metrics and logs.
-    pub fn label(&self) -> &'static str {
+    /// The category: the reason of the Warning Event and the metrics label.
+    pub fn kind(&self) -> ReconcileErrorKind {
         match self {
-            Error::Kube(_) => "kube",
+            Error::Kube(_) => ReconcileErrorKind::KubeApi,
             Error::Finalizer(e) => match e.as_ref() {
                 kube::runtime::finalizer::Error::ApplyFailed(inner)
-                | kube::runtime::finalizer::Error::CleanupFailed(inner) => inner.label(),
-                _ => "finalizer",
+                | kube::runtime::finalizer::Error::CleanupFailed(inner) => inner.kind(),
+                kube::runtime::finalizer::Error::AddFinalizer(_)
+                | kube::runtime::finalizer::Error::RemoveFinalizer(_) => {
+                    ReconcileErrorKind::KubeApi
+                }
+                _ => ReconcileErrorKind::Finalizer,
             },
-            Error::Job(_) => "job",
-            Error::Storage(_) => "storage",
-            Error::Json(_) => "json",
-            Error::PodsRunning(_) => "pods_running",
-            Error::StaleStatus => "stale_status",
+            Error::Job(_) => ReconcileErrorKind::InvalidJob,
+            Error::Storage(_) => ReconcileErrorKind::Storage,
+            Error::Json(_) => ReconcileErrorKind::Serialization,
+            Error::PodsRunning(_) => ReconcileErrorKind::WaitingForRunner,
+            Error::StaleStatus => ReconcileErrorKind::StaleStatus,
         }
     }
 }
@@ -87,6 +97,9 @@ pub struct Context {
     progress_reads: std::sync::Mutex<HashMap<String, Instant>>,
     /// One storage client per bucket: building one runs the credential chain.
     stores: Mutex<HashMap<String, ObjectStore>>,
+    /// Whether each resource's spec passed [`decide::validate`], by uid. The
+    /// spec is immutable, so admission never validates a queued resource twice.
+    valid_specs: std::sync::Mutex<HashMap<String, bool>>,
 }
 
 impl Context {
@@ -111,6 +124,41 @@ impl Context {
             admissions: Mutex::new(HashMap::new()),
             progress_reads: std::sync::Mutex::new(HashMap::new()),
             stores: Mutex::new(HashMap::new()),
+            valid_specs: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl Context {
+    /// Whether a resource's spec is valid, validated once per uid.
+    fn spec_is_valid(&self, resource: &PdfExtraction) -> bool {
+        let Some(uid) = resource.uid() else {
+            return decide::validate(resource, &self.config).is_ok();
+        };
+        let mut known = self
+            .valid_specs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *known
+            .entry(uid)
+            .or_insert_with(|| decide::validate(resource, &self.config).is_ok())
+    }
+
+    fn remember_validity(&self, resource: &PdfExtraction, valid: bool) {
+        if let Some(uid) = resource.uid() {
+            self.valid_specs
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(uid, valid);
+        }
+    }
+
+    fn forget_validity(&self, resource: &PdfExtraction) {
+        if let Some(uid) = resource.uid() {
+            self.valid_specs
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(&uid);
         }
     }
 }
@@ -123,14 +171,16 @@ fn key_of(resource: &PdfExtraction) -> String {
     )
 }
 
-/// Runs the controller until shutdown.
+/// Runs the controller until `shutdown`: it finishes the reconciles under
+/// way, then returns.
 pub async fn run(
     client: Client,
     config: OperatorConfig,
     s3: S3Config,
-    namespace: Option<String>,
     metrics: Arc<Metrics>,
+    shutdown: Shutdown,
 ) {
+    let namespace = config.namespace.clone();
     let extractions: Api<PdfExtraction> = match &namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
@@ -168,7 +218,7 @@ pub async fn run(
                 })
             },
         )
-        .shutdown_on_signal()
+        .graceful_shutdown_on(shutdown.wait())
         .run(reconcile, error_policy, context)
         .for_each(|outcome| {
             let metrics = metrics.clone();
@@ -185,21 +235,37 @@ pub async fn run(
         .await;
 }
 
+/// Counts the error by kind and retries: an expected wait (a stale status, a
+/// runner still stopping) soon and quietly; anything else after 5 s, with a
+/// Warning Event that says why on the resource (`kubectl describe`).
 fn error_policy(
     resource: Arc<PdfExtraction>,
     error: &Error,
     context: Arc<Context>,
 ) -> ControllerAction {
+    let kind = error.kind();
     context
         .metrics
         .reconcile_errors
-        .with_label_values(&[error.label()])
+        .with_label_values(&[kind.as_str()])
         .inc();
-    if matches!(error, Error::Finalizer(e) if matches!(e.as_ref(), kube::runtime::finalizer::Error::ApplyFailed(Error::StaleStatus)))
-    {
-        return ControllerAction::requeue(Duration::from_millis(200));
+    if kind.is_expected() {
+        tracing::debug!(extraction = %key_of(&resource), error = %error, "reconciling again soon");
+        return ControllerAction::requeue(match kind {
+            ReconcileErrorKind::StaleStatus => Duration::from_millis(200),
+            _ => Duration::from_secs(1),
+        });
     }
-    tracing::warn!(extraction = %key_of(&resource), error = %error, "reconcile failed; retrying");
+    tracing::warn!(extraction = %key_of(&resource), kind = %kind, error = %error, "reconcile failed; retrying");
+    let note = format!("{error}; retrying");
+    tokio::spawn(async move {
+        let event = decide::EventSpec {
+            warning: true,
+            reason: kind.into(),
+            note,
+        };
+        publish(&resource, &[event], &context).await;
+    });
     ControllerAction::requeue(Duration::from_secs(5))
 }
 
@@ -287,7 +353,9 @@ async fn apply(resource: Arc<PdfExtraction>, context: &Context) -> Result<Contro
         }
     }
 
-    let admission = if decide::needs_slot(&resource, now, config) {
+    let validated = decide::validate(&resource, config);
+    context.remember_validity(&resource, validated.is_ok());
+    let admission = if validated.is_ok() && decide::needs_slot(&resource, now, config) {
         admit(&resource, context, now).await
     } else {
         Admission::Denied { running: 0 }
@@ -299,10 +367,11 @@ async fn apply(resource: Arc<PdfExtraction>, context: &Context) -> Result<Contro
         stored_result,
         result_location,
         admission,
+        validated: validated.as_ref().map_err(String::as_str),
         now,
     };
     let plan = decide::plan(&observed, config);
-    execute(&resource, plan, context, now).await
+    execute(&resource, &validated, plan, context, now).await
 }
 
 /// Grants a slot if the oldest-first queue allows, remembering it until the
@@ -327,7 +396,7 @@ async fn admit(resource: &PdfExtraction, context: &Context, now: Timestamp) -> A
             let k = key_of(r);
             Candidate {
                 holds_slot: decide::holds_slot(r) || reserved.contains_key(&k),
-                wants_slot: decide::needs_slot(r, now, &context.config),
+                wants_slot: decide::needs_slot(r, now, &context.config) && context.spec_is_valid(r),
                 created: r.metadata.creation_timestamp.as_ref().map(|t| t.0),
                 key: k,
             }
@@ -406,7 +475,7 @@ async fn output_of(
     resource: &PdfExtraction,
     context: &Context,
 ) -> Result<(ObjectStore, ExtractionLayout), Error> {
-    let uri = StorageUri::parse(&job::output_uri(resource, &context.config)?)?;
+    let uri = job::output_location(resource, &context.config)?;
     let (store, prefix) = store_for(&uri, context).await?;
     Ok((store, ExtractionLayout::new(&prefix)))
 }
@@ -497,6 +566,7 @@ async fn write_status(
 /// cache gets a conflict and runs again instead of rolling the status back.
 async fn execute(
     resource: &PdfExtraction,
+    validated: &Result<decide::ValidatedExtraction, String>,
     plan: Plan,
     context: &Context,
     now: Timestamp,
@@ -525,7 +595,15 @@ async fn execute(
     let mut requeue = plan.requeue;
     match &plan.action {
         Action::CreateJob { attempt, memory } => {
-            let job = job::desired_job(resource, *attempt, memory, &context.config)?;
+            // A spec accepted under earlier settings keeps its Job shape.
+            let (runner, cpu) = match validated {
+                Ok(v) => (v.runner.clone(), v.cpu.clone()),
+                Err(_) => (
+                    job::runner_options(resource, &context.config)?,
+                    context.config.default_cpu.quantity().clone(),
+                ),
+            };
+            let job = job::desired_job(resource, &runner, *attempt, memory, &cpu, &context.config)?;
             let jobs: Api<Job> = Api::namespaced(context.client.clone(), &namespace);
             match jobs.create(&PostParams::default(), &job).await {
                 Ok(_) => {
@@ -571,6 +649,7 @@ async fn execute(
                         stored_result: None,
                         result_location: None,
                         admission: Admission::Denied { running: 0 },
+                        validated: validated.as_ref().map_err(String::as_str),
                         now,
                     };
                     let replan = decide::plan(&observed, &context.config);
@@ -612,7 +691,7 @@ async fn publish(resource: &PdfExtraction, events: &[decide::EventSpec], context
                     } else {
                         EventType::Normal
                     },
-                    reason: event.reason.into(),
+                    reason: event.reason.as_str().into(),
                     note: Some(event_note(&event.note)),
                     action: "Reconcile".into(),
                     secondary: None,
@@ -621,7 +700,7 @@ async fn publish(resource: &PdfExtraction, events: &[decide::EventSpec], context
             )
             .await;
         if let Err(e) = published {
-            tracing::warn!(error = %e, reason = event.reason, "could not record an event");
+            tracing::warn!(error = %e, reason = %event.reason, "could not record an event");
         }
     }
 }
@@ -671,6 +750,7 @@ async fn cleanup(
 ) -> Result<ControllerAction, Error> {
     let namespace = resource.namespace().unwrap_or_default();
     forget_progress(context, &resource);
+    context.forget_validity(&resource);
     if let Some(uid) = resource.uid() {
         let jobs: Api<Job> = Api::namespaced(context.client.clone(), &namespace);
         let selector = format!("{EXTRACTION_UID_LABEL}={uid}");
@@ -690,23 +770,17 @@ async fn cleanup(
             }
         }
         // A runner still running could write a page after its objects are
-        // deleted; wait (a little here, then through requeues) until it is gone.
+        // deleted: wait for it, through a requeue (and the pod watch), never
+        // by holding this reconcile.
         let pods: Api<Pod> = Api::namespaced(context.client.clone(), &namespace);
-        let mut remaining = 0;
-        for _ in 0..40 {
-            let now = Timestamp::now();
-            remaining = pods
-                .list(&ListParams::default().labels(&selector))
-                .await?
-                .items
-                .iter()
-                .filter(|p| still_running(p, now))
-                .count();
-            if remaining == 0 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+        let now = Timestamp::now();
+        let remaining = pods
+            .list(&ListParams::default().labels(&selector))
+            .await?
+            .items
+            .iter()
+            .filter(|p| still_running(p, now))
+            .count();
         if remaining > 0 {
             return Err(Error::PodsRunning(remaining));
         }
@@ -742,8 +816,7 @@ async fn cleanup(
             pdfx_crd::layout::default_prefix(&namespace, &resource.name_any())
         );
         if object.key == upload {
-            let uri =
-                StorageUri::parse(&job::storage_join(&context.config.storage_url, &object.key))?;
+            let uri = context.config.storage.join(&object.key)?;
             let (source_store, key) = store_for(&uri, context).await?;
             delete_object(&source_store, &key, &mut left_behind).await?;
         }
@@ -754,7 +827,7 @@ async fn cleanup(
         tracing::warn!(%note, "cleanup incomplete");
         let event = decide::EventSpec {
             warning: true,
-            reason: "CleanupIncomplete",
+            reason: Reason::CleanupIncomplete,
             note,
         };
         publish(&resource, &[event], context).await;

@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::api::{ListParams, PostParams};
 use kube::runtime::wait::{await_condition, conditions};
 use kube::{Api, Client, ResourceExt};
@@ -25,19 +24,17 @@ use pdfx_operator::metrics::Metrics;
 pub const WAIT: Duration = Duration::from_secs(240);
 pub const RUNNER_IMAGE: &str = "pdfx-ocr-runner:test";
 
-/// The runner binary of this workspace, built if a test run did not build it.
+/// The runner binary of this workspace, which the test command builds first
+/// (`scripts/test.sh`; by hand: `cargo build -p pdfx-ocr-runner`).
 pub fn runner_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
     let runner = profile_dir.join("pdfx-ocr-runner");
-    if !runner.is_file() {
-        let cargo = option_env!("CARGO").unwrap_or("cargo");
-        let status = std::process::Command::new(cargo)
-            .args(["build", "-p", "pdfx-ocr-runner", "--bin", "pdfx-ocr-runner"])
-            .status()
-            .unwrap();
-        assert!(status.success(), "building the runner failed");
-    }
+    assert!(
+        runner.is_file(),
+        "{} is missing: build it first with `cargo build -p pdfx-ocr-runner` (scripts/test.sh does)",
+        runner.display()
+    );
     runner
 }
 
@@ -92,13 +89,15 @@ impl Cluster {
         .unwrap();
 
         let storage = tempfile::tempdir().unwrap();
-        let mut config =
-            OperatorConfig::new(RUNNER_IMAGE, format!("file://{}", storage.path().display()));
+        let mut config = OperatorConfig::new(
+            RUNNER_IMAGE,
+            pdfx_storage::StorageUri::from_path(storage.path()).unwrap(),
+        );
         config.progress_interval = Duration::from_secs(1);
         config.retry_backoff = Duration::from_secs(1);
         config.retry_backoff_max = Duration::from_secs(2);
-        config.default_memory = Quantity("1Gi".into());
-        config.default_cpu = Quantity("1".into());
+        config.default_memory = "1Gi".parse().unwrap();
+        config.default_cpu = "1".parse().unwrap();
         Self {
             running,
             server,
@@ -120,7 +119,8 @@ impl Cluster {
             self.s3.clone(),
         );
         self.operator = Some(tokio::spawn(async move {
-            pdfx_operator::controller::run(client, config, s3, None, metrics).await;
+            let shutdown = pdfx_runtime::Shutdown::new();
+            pdfx_operator::controller::run(client, config, s3, metrics, shutdown).await;
         }));
     }
 

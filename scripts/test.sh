@@ -19,6 +19,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== generated CRD is current"
 cargo run --quiet --locked -p pdfx-crd --bin crdgen | diff -u crds/pdfextraction.yaml - \
   || { echo "crds/pdfextraction.yaml is stale: cargo run -p pdfx-crd --bin crdgen > crds/pdfextraction.yaml" >&2; exit 1; }
+# Integration tests run the workspace's binaries (the runner as a Job's
+# program, the operator and gateway as processes); they never build them.
+echo "== binaries the tests run"
+cargo build --workspace --bins --locked
 echo "== doc tests"
 cargo test --workspace --locked --doc
 # Last, so that its summary is the closing line of the run.

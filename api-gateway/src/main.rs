@@ -1,4 +1,4 @@
-//! pdfx-gateway: the REST API in front of pdfx (DESIGN.md §8).
+//! pdfx-gateway: the REST API in front of pdfx (docs/architecture.md, "The REST API").
 //!
 //! A placeholder until the gateway is built: it says so and exits non-zero,
 //! so nothing mistakes it for a working API.

@@ -7,6 +7,8 @@ use clap::{Parser, Subcommand};
 use pdfx_devcluster::api::WriteOpts;
 use pdfx_devcluster::executor::{Executor, ExecutorConfig};
 use pdfx_devcluster::{ApiServer, Config};
+use pdfx_runtime::Shutdown;
+use pdfx_runtime::args::LogArgs;
 
 #[derive(Parser)]
 #[command(
@@ -16,6 +18,8 @@ use pdfx_devcluster::{ApiServer, Config};
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
+    #[command(flatten)]
+    log: LogArgs,
 }
 
 #[derive(Subcommand)]
@@ -79,13 +83,9 @@ async fn install_crd(server: &ApiServer) -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    cli.log.init()?;
+    let shutdown = Shutdown::on_signals();
     match cli.cmd {
         Cmd::Serve {
             data_dir,
@@ -133,9 +133,7 @@ async fn main() -> anyhow::Result<()> {
             }
             // Ready: print the URL on stdout so wrappers (and tests) can pick it up.
             println!("{}", running.url());
-            tokio::signal::ctrl_c()
-                .await
-                .context("waiting for Ctrl-C")?;
+            shutdown.wait().await;
             running.shutdown();
         }
     }

@@ -1,4 +1,4 @@
-//! Page checkpoints, progress and the assembled result in storage (DESIGN.md §4).
+//! Page checkpoints, progress and the assembled result in storage (docs/architecture.md, "Storage layout").
 //!
 //! Every finished page is its own object, written atomically, so a crash loses
 //! at most the pages in flight; a rerun lists `pages/` and skips what is there.

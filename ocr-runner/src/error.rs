@@ -1,5 +1,5 @@
 //! The runner's errors, each with the failure reason it reports to the operator
-//! and so the exit code its Job's `podFailurePolicy` matches (DESIGN.md §5).
+//! and so the exit code its Job's `podFailurePolicy` matches (docs/architecture.md, "The runner contract").
 
 use pdfx_crd::FailureReason;
 use pdfx_crd::runner::exit_code_for;

@@ -6,12 +6,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use clap::{Parser, Subcommand, ValueEnum};
-use pdfx_crd::runner::TerminationMessage;
+use clap::builder::TypedValueParser as _;
+use clap::{Parser, Subcommand};
+use pdfx_crd::runner::{self, RunnerOptions, TerminationMessage};
+use pdfx_crd::{OcrEngine, OcrMode};
 use pdfx_ocr_runner::extract::{ExtractOutcome, ExtractRequest, extract};
 use pdfx_ocr_runner::ocr::tesseract::Segmentation;
 use pdfx_ocr_runner::sample::{SampleKind, SampleLanguage, SampleSpec, write_sample};
 use pdfx_ocr_runner::{RunnerError, pipeline};
+use pdfx_runtime::args::LogArgs;
 use pdfx_storage::S3Config;
 
 #[derive(Parser, Debug)]
@@ -36,55 +39,42 @@ enum Command {
     Sample(SampleArgs),
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum Mode {
-    Auto,
-    Always,
-    Never,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum Engine {
-    Tesseract,
-    Http,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum LogFormat {
-    /// JSON lines when stderr is not a terminal, text otherwise.
-    Auto,
-    Text,
-    Json,
+/// A contract enum (`OcrMode`, `OcrEngine`) from its wire name, as the CRD spells it.
+fn wire_value<T: serde::de::DeserializeOwned + Clone + Send + Sync + 'static>(
+    names: &'static [&'static str],
+) -> impl clap::builder::TypedValueParser<Value = T> {
+    clap::builder::PossibleValuesParser::new(names)
+        .try_map(|name: String| runner::parse_wire::<T>(&name).map_err(|e| e.to_string()))
 }
 
 #[derive(clap::Args, Debug)]
 struct ExtractArgs {
     /// The PDF: a local path, file:///path, s3://bucket/key or https://… URL.
-    #[arg(env = "PDFX_SOURCE")]
+    #[arg(env = runner::env::SOURCE)]
     source: String,
     /// Where results go: a local folder, file:///path/ or s3://bucket/prefix/.
-    #[arg(long, env = "PDFX_OUTPUT")]
+    #[arg(long, env = runner::env::OUTPUT)]
     out: String,
     /// Tesseract languages, joined by `+` (or commas), e.g. `kor+eng`.
-    #[arg(long, env = "PDFX_LANGUAGES", default_value = "eng")]
+    #[arg(long, env = runner::env::LANGUAGES, default_value = "eng")]
     languages: String,
     /// Rendering resolution for OCR, 72 to 600.
-    #[arg(long, env = "PDFX_DPI", default_value_t = 300)]
+    #[arg(long, env = runner::env::DPI, default_value_t = 300)]
     dpi: u32,
     /// auto: text layer where usable, OCR otherwise; always: OCR every page; never: text layers only.
-    #[arg(long, env = "PDFX_MODE", value_enum, default_value_t = Mode::Auto)]
-    mode: Mode,
+    #[arg(long, env = runner::env::MODE, default_value = "auto", value_parser = wire_value::<OcrMode>(&runner::MODE_NAMES))]
+    mode: OcrMode,
     /// Pages to extract, e.g. `1-5,9`, `10-`, `-3`. Default: all.
-    #[arg(long, env = "PDFX_PAGES")]
+    #[arg(long, env = runner::env::PAGES)]
     pages: Option<String>,
     /// OCR workers. Default: from the cgroup's CPU and memory limits.
     #[arg(long, env = "PDFX_WORKERS")]
     workers: Option<usize>,
     /// OCR engine.
-    #[arg(long, env = "PDFX_ENGINE", value_enum, default_value_t = Engine::Tesseract)]
-    engine: Engine,
+    #[arg(long, env = runner::env::ENGINE, default_value = "tesseract", value_parser = wire_value::<OcrEngine>(&runner::ENGINE_NAMES))]
+    engine: OcrEngine,
     /// OCR server URL for `--engine http` (see the README for the contract).
-    #[arg(long, env = "PDFX_OCR_ENDPOINT")]
+    #[arg(long, env = runner::env::OCR_ENDPOINT)]
     ocr_endpoint: Option<url::Url>,
     /// Timeout of one OCR server request, in seconds.
     #[arg(long, env = "PDFX_OCR_TIMEOUT_SECS", default_value_t = 120)]
@@ -113,9 +103,8 @@ struct ExtractArgs {
     /// $TERMINATION_MESSAGE_PATH, else /dev/termination-log).
     #[arg(long, env = "PDFX_TERMINATION_LOG")]
     termination_log: Option<PathBuf>,
-    /// Log format on stderr.
-    #[arg(long, env = "PDFX_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
-    log_format: LogFormat,
+    #[command(flatten)]
+    log: LogArgs,
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
@@ -155,24 +144,6 @@ fn ensure_single_threaded_openmp() {
     );
 }
 
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,aws=warn,hyper=warn"));
-    let json = match format {
-        LogFormat::Json => true,
-        LogFormat::Text => false,
-        LogFormat::Auto => !std::io::stderr().is_terminal(),
-    };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json {
-        builder.json().flatten_event(true).init();
-    } else {
-        builder.compact().init();
-    }
-}
-
 fn read_password(args: &ExtractArgs) -> Result<Option<String>, RunnerError> {
     if let Some(path) = &args.password_file {
         // A missing or unreadable password file is a configuration error that
@@ -190,27 +161,29 @@ fn read_password(args: &ExtractArgs) -> Result<Option<String>, RunnerError> {
         .filter(|p| !p.is_empty()))
 }
 
+/// The part of the arguments that is the operator's contract with the runner.
+fn options_from(args: &ExtractArgs) -> RunnerOptions {
+    RunnerOptions {
+        source: args.source.clone(),
+        output: args.out.clone(),
+        languages: runner::split_languages(&args.languages),
+        dpi: args.dpi,
+        mode: args.mode,
+        pages: args.pages.clone().filter(|p| !p.trim().is_empty()),
+        engine: args.engine,
+        ocr_endpoint: args.ocr_endpoint.as_ref().map(url::Url::to_string),
+    }
+}
+
 fn request_from(args: &ExtractArgs) -> Result<ExtractRequest, RunnerError> {
-    let mut request = ExtractRequest::new(args.source.clone(), args.out.clone());
-    request.languages = args
-        .languages
-        .split(['+', ','])
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(str::to_owned)
-        .collect();
-    request.dpi = args.dpi;
-    request.mode = match args.mode {
-        Mode::Auto => pdfx_crd::OcrMode::Auto,
-        Mode::Always => pdfx_crd::OcrMode::Always,
-        Mode::Never => pdfx_crd::OcrMode::Never,
-    };
-    request.pages = args.pages.clone().filter(|p| !p.trim().is_empty());
+    let options = options_from(args);
+    let mut request = ExtractRequest::new(options.source, options.output);
+    request.languages = options.languages;
+    request.dpi = options.dpi;
+    request.mode = options.mode;
+    request.pages = options.pages;
     request.workers = args.workers;
-    request.engine = match args.engine {
-        Engine::Tesseract => pdfx_crd::OcrEngine::Tesseract,
-        Engine::Http => pdfx_crd::OcrEngine::Http,
-    };
+    request.engine = options.engine;
     request.ocr_endpoint = args.ocr_endpoint.clone();
     request.ocr_timeout = Duration::from_secs(args.ocr_timeout_secs.max(1));
     request.ocr_max_attempts = args.ocr_max_attempts;
@@ -261,12 +234,14 @@ fn write_termination(path: Option<&PathBuf>, message: &TerminationMessage) {
 }
 
 fn run_extract(args: ExtractArgs, job_mode: bool) -> ExitCode {
-    init_logging(args.log_format);
+    if let Err(e) = args.log.init() {
+        eprintln!("warning: {e}");
+    }
     // In job mode the kubelet reads /dev/termination-log; a local executor that
     // cannot give each pod its own names the file in TERMINATION_MESSAGE_PATH.
     let termination = args.termination_log.clone().or_else(|| {
         job_mode.then(|| {
-            std::env::var_os("TERMINATION_MESSAGE_PATH")
+            std::env::var_os(runner::env::TERMINATION_MESSAGE_PATH)
                 .filter(|p| !p.is_empty())
                 .map_or_else(|| PathBuf::from("/dev/termination-log"), PathBuf::from)
         })
@@ -357,5 +332,51 @@ fn main() -> ExitCode {
         Command::Extract(args) => run_extract(args, false),
         Command::Job(args) => run_extract(args, true),
         Command::Sample(args) => run_sample(args),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// The operator's environment for a Job, read through this command line:
+    /// every variable the contract names is the fallback of one argument, and
+    /// giving each value to that argument yields the same options.
+    #[test]
+    fn the_job_environment_round_trips_through_the_command_line() {
+        let expected = RunnerOptions {
+            source: "s3://bucket/extractions/ns/a/source.pdf".into(),
+            output: "s3://bucket/extractions/ns/a/".into(),
+            languages: vec!["kor".into(), "eng".into()],
+            dpi: 450,
+            mode: OcrMode::Never,
+            pages: Some("2-4,9".into()),
+            engine: OcrEngine::Http,
+            ocr_endpoint: Some("http://ocr.example:8000/v1".into()),
+        };
+        let command = Cli::command();
+        let job = command
+            .get_subcommands()
+            .find(|c| c.get_name() == "job")
+            .unwrap();
+        let mut argv = vec!["pdfx-ocr-runner".to_owned(), "job".to_owned()];
+        let mut positional = None;
+        for (name, value) in expected.to_env() {
+            let arg = job
+                .get_arguments()
+                .find(|a| a.get_env().and_then(|e| e.to_str()) == Some(name))
+                .unwrap_or_else(|| panic!("no argument reads {name}"));
+            match arg.get_long() {
+                Some(long) => argv.extend([format!("--{long}"), value]),
+                None => positional = Some(value),
+            }
+        }
+        argv.push(positional.unwrap());
+        let Command::Job(args) = Cli::try_parse_from(argv).unwrap().command else {
+            panic!("not the job command")
+        };
+        assert_eq!(options_from(&args), expected);
     }
 }

@@ -1,4 +1,4 @@
-//! Every bad input ends in its documented exit code and reason (DESIGN.md §5),
+//! Every bad input ends in its documented exit code and reason (docs/architecture.md, "The runner contract"),
 //! on stderr and in the termination message, within seconds, without a panic.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]

@@ -14,7 +14,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Known gap of `s3s-fs` 0.14 (DESIGN.md §9): no `ListMultipartUploads`, so tests
+//! Known gap of `s3s-fs` 0.14 (docs/architecture.md, "Dependencies"): no `ListMultipartUploads`, so tests
 //! check "no leftover upload" through listings and HEAD instead.
 //! Only for tests: never a dependency of a shipped binary.
 

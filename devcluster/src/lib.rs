@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod builtins;
+pub mod crd;
 pub mod discovery;
 pub mod error;
 pub mod executor;
@@ -27,6 +28,7 @@ pub mod watch;
 use std::net::SocketAddr;
 
 pub use api::{ApiServer, Config};
+pub use crd::install_pdfx_crd;
 pub use error::{ApiError, ApiResult};
 pub use http::router;
 

@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use pdfx_devcluster::api::WriteOpts;
 use pdfx_devcluster::executor::{Executor, ExecutorConfig};
 use pdfx_devcluster::{ApiServer, Config};
 use pdfx_runtime::Shutdown;
@@ -51,36 +50,6 @@ enum Cmd {
     },
 }
 
-/// Install (or update) the pdfx CRD from `pdfx_crd::crd::crd()`.
-async fn install_crd(server: &ApiServer) -> anyhow::Result<()> {
-    let crd =
-        serde_json::to_value(pdfx_crd::crd::crd()).context("serialising the PdfExtraction CRD")?;
-    let ri = server
-        .resource("apiextensions.k8s.io", "v1", "customresourcedefinitions")
-        .context("the CRD resource is built in")?;
-    let name = crd["metadata"]["name"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    match server.get(&ri, "", &name) {
-        Ok(existing) => {
-            let mut updated = crd.clone();
-            updated["metadata"] = existing["metadata"].clone();
-            server
-                .update(&ri, "", &name, updated, false, &WriteOpts::default())
-                .await
-                .context("updating the PdfExtraction CRD")?;
-        }
-        Err(_) => {
-            server
-                .create(&ri, None, crd, &WriteOpts::default())
-                .await
-                .context("installing the PdfExtraction CRD")?;
-        }
-    }
-    Ok(())
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -102,7 +71,9 @@ async fn main() -> anyhow::Result<()> {
             })
             .with_context(|| format!("opening the store in {}", data_dir.display()))?;
             if !no_crd {
-                install_crd(&server).await?;
+                pdfx_devcluster::install_pdfx_crd(&server)
+                    .await
+                    .context("installing the PdfExtraction CRD")?;
             }
             let mut running = pdfx_devcluster::start(server.clone(), &listen)
                 .await

@@ -16,9 +16,10 @@ pub struct OperatorArgs {
     /// Namespace to watch; all namespaces when unset.
     #[arg(long, env = "PDFX_NAMESPACE")]
     pub namespace: Option<String>,
-    /// Where `spec.source.storage` keys and default outputs live: `s3://bucket[/prefix]` or `file:///dir`.
+    /// Where `spec.source.storage` keys and default outputs live: `s3://bucket[/prefix]` or `file:///dir`
+    /// (required; `pdfx up` defaults it to a folder in its data directory).
     #[arg(long, env = "PDFX_STORAGE_URL")]
-    pub storage_url: String,
+    pub storage_url: Option<String>,
     /// Secret (in each extraction's namespace) whose keys become the runner's environment (PDFX_S3_* credentials).
     #[arg(long, env = "PDFX_STORAGE_SECRET")]
     pub storage_secret: Option<String>,
@@ -90,6 +91,8 @@ pub struct OperatorArgs {
 pub enum ConfigError {
     #[error("--storage-url: {0}")]
     StorageUrl(#[from] pdfx_storage::StorageError),
+    #[error("--storage-url is required: s3://bucket[/prefix] or file:///dir")]
+    NoStorageUrl,
     #[error("--{flag}: {source}")]
     Quantity {
         flag: &'static str,
@@ -223,7 +226,11 @@ impl TryFrom<OperatorArgs> for OperatorConfig {
     type Error = ConfigError;
 
     fn try_from(args: OperatorArgs) -> Result<Self, Self::Error> {
-        let storage = StorageUri::parse(&args.storage_url)?;
+        let storage = StorageUri::parse(
+            args.storage_url
+                .as_deref()
+                .ok_or(ConfigError::NoStorageUrl)?,
+        )?;
         let mut config = OperatorConfig::new(args.runner_image, storage);
         config.image_pull_policy = args.runner_image_pull_policy;
         config.default_memory = memory("default-memory", &args.default_memory)?;
@@ -334,10 +341,13 @@ mod tests {
             let error = config(args).unwrap_err().to_string();
             assert!(error.starts_with(flag), "{args:?}: {error}");
         }
-        let mut argv = vec!["pdfx-operator", "--storage-url", "ftp://x"];
-        argv.truncate(3);
-        let error =
-            OperatorConfig::try_from(Cli::try_parse_from(argv).unwrap().operator).unwrap_err();
-        assert!(error.to_string().starts_with("--storage-url"), "{error}");
+        for argv in [
+            vec!["pdfx-operator", "--storage-url", "ftp://x"],
+            vec!["pdfx-operator"],
+        ] {
+            let error =
+                OperatorConfig::try_from(Cli::try_parse_from(argv).unwrap().operator).unwrap_err();
+            assert!(error.to_string().starts_with("--storage-url"), "{error}");
+        }
     }
 }

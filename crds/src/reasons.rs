@@ -32,6 +32,14 @@ pub enum FailureReason {
     OomKilled,
     /// The Job ran longer than its deadline.
     DeadlineExceeded,
+    /// The runner's pod could not be placed on any node in time (too little
+    /// memory or CPU free, a taint, a quota) within the operator's start deadline.
+    Unschedulable,
+    /// The runner's image could not be pulled within the start deadline.
+    ImagePullFailed,
+    /// The runner's pod did not start within the start deadline for another
+    /// reason (e.g. a missing Secret, a stuck volume).
+    StartTimeout,
     /// Transient failures used up every allowed attempt.
     RetriesExhausted,
     /// A failure the runner could not classify; retried as transient.
@@ -62,17 +70,25 @@ impl FailureReason {
             FailureReason::AccessDenied => "AccessDenied",
             FailureReason::OomKilled => "OOMKilled",
             FailureReason::DeadlineExceeded => "DeadlineExceeded",
+            FailureReason::Unschedulable => "Unschedulable",
+            FailureReason::ImagePullFailed => "ImagePullFailed",
+            FailureReason::StartTimeout => "StartTimeout",
             FailureReason::RetriesExhausted => "RetriesExhausted",
             FailureReason::Transient => "Transient",
         }
     }
 
     /// Whether and how a new attempt may succeed where this one failed. A
-    /// deadline is not retried: the same document would run as long again.
+    /// deadline is not retried: the same document would run as long again. A
+    /// pod that could not start may start later (nodes free up, a registry
+    /// comes back), so it is retried like a transient failure.
     pub fn retry_policy(self) -> RetryPolicy {
         match self {
             FailureReason::OomKilled => RetryPolicy::WithMoreMemory,
-            FailureReason::Transient => RetryPolicy::WithBackoff,
+            FailureReason::Transient
+            | FailureReason::Unschedulable
+            | FailureReason::ImagePullFailed
+            | FailureReason::StartTimeout => RetryPolicy::WithBackoff,
             FailureReason::InvalidPdf
             | FailureReason::EncryptedPdf
             | FailureReason::NoPages
@@ -106,6 +122,8 @@ pub enum Reason {
     JobCreated,
     /// `Running`: the Job's pod cannot start yet (image, scheduling…).
     JobPending,
+    /// `Running`: the Job is suspended, held by a queue (e.g. Kueue) until admitted.
+    JobSuspended,
     /// `Running`: the Job's pod is working.
     JobRunning,
     /// `Running`: the next attempt waits for a free slot.
@@ -135,6 +153,7 @@ impl Reason {
             Reason::Started => "Started",
             Reason::JobCreated => "JobCreated",
             Reason::JobPending => "JobPending",
+            Reason::JobSuspended => "JobSuspended",
             Reason::JobRunning => "JobRunning",
             Reason::WaitingForSlot => "WaitingForSlot",
             Reason::Retrying => "Retrying",
@@ -220,7 +239,7 @@ impl std::fmt::Display for ReconcileErrorKind {
 mod tests {
     use super::*;
 
-    const ALL_FAILURES: [FailureReason; 11] = [
+    const ALL_FAILURES: [FailureReason; 14] = [
         FailureReason::InvalidPdf,
         FailureReason::EncryptedPdf,
         FailureReason::NoPages,
@@ -230,6 +249,9 @@ mod tests {
         FailureReason::AccessDenied,
         FailureReason::OomKilled,
         FailureReason::DeadlineExceeded,
+        FailureReason::Unschedulable,
+        FailureReason::ImagePullFailed,
+        FailureReason::StartTimeout,
         FailureReason::RetriesExhausted,
         FailureReason::Transient,
     ];
@@ -245,14 +267,20 @@ mod tests {
     }
 
     #[test]
-    fn only_transient_failures_and_memory_kills_are_retried() {
+    fn only_transient_failures_pods_that_never_started_and_memory_kills_are_retried() {
         let retried: Vec<_> = ALL_FAILURES
             .into_iter()
             .filter(|r| r.retry_policy() != RetryPolicy::Never)
             .collect();
         assert_eq!(
             retried,
-            [FailureReason::OomKilled, FailureReason::Transient]
+            [
+                FailureReason::OomKilled,
+                FailureReason::Unschedulable,
+                FailureReason::ImagePullFailed,
+                FailureReason::StartTimeout,
+                FailureReason::Transient
+            ]
         );
         assert_eq!(
             FailureReason::DeadlineExceeded.retry_policy(),
@@ -268,6 +296,7 @@ mod tests {
             Reason::Started,
             Reason::JobCreated,
             Reason::JobPending,
+            Reason::JobSuspended,
             Reason::JobRunning,
             Reason::WaitingForSlot,
             Reason::Retrying,

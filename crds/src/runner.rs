@@ -191,6 +191,9 @@ pub fn exit_code_for(reason: FailureReason) -> i32 {
         FailureReason::SourceNotFound | FailureReason::AccessDenied => EXIT_SOURCE_UNAVAILABLE,
         FailureReason::OomKilled
         | FailureReason::DeadlineExceeded
+        | FailureReason::Unschedulable
+        | FailureReason::ImagePullFailed
+        | FailureReason::StartTimeout
         | FailureReason::RetriesExhausted
         | FailureReason::Transient => EXIT_TRANSIENT,
     }

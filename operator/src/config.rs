@@ -72,6 +72,11 @@ pub struct OperatorArgs {
     /// OCR server for `engine: http`.
     #[arg(long, env = "PDFX_OCR_ENDPOINT")]
     pub ocr_endpoint: Option<String>,
+    /// An attempt whose pod has not started this long after its Job began
+    /// (unsuspended) is ended as Unschedulable, ImagePullFailed or
+    /// StartTimeout and retried: e.g. `10m`, `90s`.
+    #[arg(long, env = "PDFX_POD_START_TIMEOUT", default_value = "10m", value_parser = pdfx_runtime::args::parse_duration)]
+    pub pod_start_timeout: Duration,
     /// Least time between two progress updates of one extraction's status, in seconds.
     #[arg(long, env = "PDFX_PROGRESS_INTERVAL_SECS", default_value_t = 2)]
     pub progress_interval_secs: u64,
@@ -155,6 +160,8 @@ pub struct OperatorConfig {
     pub runner_service_account: Option<String>,
     /// `progress.json` is mirrored into status at most this often per extraction.
     pub progress_interval: Duration,
+    /// An attempt whose pod has not started within this is ended and retried.
+    pub pod_start_timeout: Duration,
     /// Namespace to watch; all when `None`.
     pub namespace: Option<String>,
     /// Leader election, when enabled.
@@ -193,6 +200,7 @@ impl OperatorConfig {
             ocr_endpoint: None,
             runner_service_account: None,
             progress_interval: Duration::from_secs(2),
+            pod_start_timeout: Duration::from_secs(600),
             namespace: None,
             leader_election: None,
         }
@@ -275,6 +283,13 @@ impl TryFrom<OperatorArgs> for OperatorConfig {
         config.ocr_endpoint = args.ocr_endpoint;
         config.runner_service_account = args.runner_service_account;
         config.progress_interval = Duration::from_secs(args.progress_interval_secs.max(1));
+        if args.pod_start_timeout.is_zero() {
+            return Err(ConfigError::Invalid {
+                flag: "pod-start-timeout",
+                message: "must be positive".into(),
+            });
+        }
+        config.pod_start_timeout = args.pod_start_timeout;
         config.namespace = args.namespace.filter(|n| !n.is_empty());
         if args.leader_election {
             config.leader_election = Some(LeaderElectionConfig {

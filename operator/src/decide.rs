@@ -24,7 +24,24 @@ use pdfx_storage::StorageUri;
 
 use crate::config::OperatorConfig;
 use crate::job::{self, job_name};
-use crate::observe::JobObservation;
+use crate::observe::{JobObservation, WaitingKind};
+
+/// `10m`, `90s`, `1h5m`: a duration as people write it.
+fn humanize(duration: Duration) -> String {
+    let seconds = duration.as_secs();
+    let (h, m, s) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+    let mut text = String::new();
+    if h > 0 {
+        text.push_str(&format!("{h}h"));
+    }
+    if m > 0 {
+        text.push_str(&format!("{m}m"));
+    }
+    if s > 0 || text.is_empty() {
+        text.push_str(&format!("{s}s"));
+    }
+    text
+}
 
 /// What the reconciler should do besides writing the status.
 #[derive(Clone, Debug, PartialEq)]
@@ -52,6 +69,9 @@ pub struct EventSpec {
 pub struct Plan {
     /// The status the resource should have; written only if it differs.
     pub status: PdfExtractionStatus,
+    /// A Job to delete after the status is written: the Job of an attempt
+    /// ended because its pod never started (it must not start later).
+    pub delete_job: Option<String>,
     pub action: Action,
     pub events: Vec<EventSpec>,
     /// When to look again even if nothing changes.
@@ -83,6 +103,12 @@ pub struct Observed<'a> {
     /// first attempt depends on it: a later change of the operator's settings
     /// must not fail extractions that were accepted.
     pub validated: Result<&'a ValidatedExtraction, &'a str>,
+    /// The Job of the last attempt when that attempt was ended for not
+    /// starting and the Job is still there.
+    pub abandoned_job: Option<String>,
+    /// Allocatable memory of the largest node, in bytes, when known: memory
+    /// escalation never asks for more.
+    pub node_memory: Option<u64>,
     pub now: Timestamp,
 }
 
@@ -253,6 +279,7 @@ pub fn retry_decision(
     reason: FailureReason,
     message: &str,
     config: &OperatorConfig,
+    node_memory: Option<u64>,
 ) -> RetryDecision {
     let memory = attempt
         .memory_limit
@@ -269,21 +296,29 @@ pub fn retry_decision(
             }
         }
         RetryPolicy::WithMoreMemory => {
-            match quantity::escalate_memory(
-                &memory,
-                config.oom_memory_factor,
-                config.max_memory.quantity(),
-            ) {
+            // No pod may ask for more than the largest node can give: it would never start.
+            let node_cap = node_memory.filter(|&node| node < config.max_memory.bytes());
+            let cap = match node_cap {
+                Some(node) => quantity::from_bytes(node),
+                None => config.max_memory.quantity().clone(),
+            };
+            match quantity::escalate_memory(&memory, config.oom_memory_factor, &cap) {
                 Ok(Some(more)) => RetryDecision::Retry {
                     memory: more,
                     after: Duration::ZERO,
                 },
                 Ok(None) => RetryDecision::Fail {
                     reason,
-                    message: format!(
-                        "the runner ran out of memory at {}, the largest limit allowed ({} attempt(s))",
-                        memory.0, attempt.number
-                    ),
+                    message: match node_cap {
+                        Some(_) => format!(
+                            "the runner ran out of memory at {}, and no node can give more (largest allocatable: {}; {} attempt(s))",
+                            memory.0, cap.0, attempt.number
+                        ),
+                        None => format!(
+                            "the runner ran out of memory at {}, the largest limit allowed ({} attempt(s))",
+                            memory.0, attempt.number
+                        ),
+                    },
                 },
                 Err(e) => RetryDecision::Fail {
                     reason: FailureReason::InvalidSpec,
@@ -297,6 +332,14 @@ pub fn retry_decision(
                 attempt.number + 1,
                 config.retry_backoff,
                 config.retry_backoff_max,
+            ),
+        },
+        // A pod that never started keeps its reason: it says what to fix.
+        RetryPolicy::WithBackoff if reason != FailureReason::Transient => RetryDecision::Fail {
+            reason,
+            message: format!(
+                "{message} ({} attempt(s), the last of the allowed {})",
+                attempt.number, config.max_attempts
             ),
         },
         RetryPolicy::WithBackoff => RetryDecision::Fail {
@@ -315,6 +358,8 @@ struct Builder<'a> {
     generation: Option<i64>,
     now: Time,
     events: Vec<EventSpec>,
+    delete_job: Option<String>,
+    node_memory: Option<u64>,
     action: Action,
     requeue: Option<Duration>,
     config: &'a OperatorConfig,
@@ -452,6 +497,8 @@ pub fn plan(observed: &Observed<'_>, config: &OperatorConfig) -> Plan {
         generation: resource.metadata.generation,
         now: Time(observed.now),
         events: Vec::new(),
+        delete_job: observed.abandoned_job.clone(),
+        node_memory: observed.node_memory,
         action: Action::Nothing,
         requeue: None,
         config,
@@ -514,7 +561,11 @@ pub fn plan(observed: &Observed<'_>, config: &OperatorConfig) -> Plan {
                     Admission::Granted => {
                         let reason = attempt.reason.unwrap_or(FailureReason::Transient);
                         let message = attempt.message.clone().unwrap_or_default();
-                        match retry_decision(&attempt, reason, &message, config) {
+                        match retry_decision(&attempt, reason, &message, config, b.node_memory) {
+                            // The ended attempt's Job goes before the next one starts.
+                            RetryDecision::Retry { .. } if b.delete_job.is_some() => {
+                                b.requeue(Duration::from_secs(1))
+                            }
                             RetryDecision::Retry { memory, .. } => {
                                 b.start_attempt(attempt.number + 1, memory)
                             }
@@ -559,19 +610,71 @@ fn running_attempt(b: &mut Builder<'_>, observed: &Observed<'_>, attempt: Attemp
             };
             b.requeue(b.config.progress_interval);
         }
-        Some(JobObservation::Pending { waiting }) => {
+        Some(JobObservation::Pending {
+            waiting,
+            suspended,
+            since,
+        }) => {
+            if *suspended {
+                b.condition(
+                    conditions::RUNNING,
+                    ConditionStatus::True,
+                    Reason::JobSuspended,
+                    format!(
+                        "attempt {}: the Job is suspended, waiting for its queue to admit it",
+                        attempt.number
+                    ),
+                );
+                b.requeue(b.config.progress_interval);
+                return;
+            }
+            // The deadline counts from when the Job last began to run unsuspended.
+            let waiting_since = since
+                .as_ref()
+                .or(attempt.start_time.as_ref())
+                .map_or(observed.now, |t| t.0);
+            let waited =
+                Duration::try_from(observed.now.duration_since(waiting_since)).unwrap_or_default();
+            if waited >= b.config.pod_start_timeout {
+                let (reason, cause) = match waiting {
+                    Some(w) => (
+                        match w.kind {
+                            WaitingKind::Unschedulable => FailureReason::Unschedulable,
+                            WaitingKind::ImagePull => FailureReason::ImagePullFailed,
+                            WaitingKind::Other => FailureReason::StartTimeout,
+                        },
+                        w.message.clone(),
+                    ),
+                    None => (
+                        FailureReason::StartTimeout,
+                        "no pod of the Job reported a reason".to_owned(),
+                    ),
+                };
+                let message = format!(
+                    "the runner's pod did not start within {}: {cause}",
+                    humanize(b.config.pod_start_timeout)
+                );
+                b.delete_job = Some(attempt.job_name.clone());
+                attempt_failed(b, index, None, reason, message);
+                return;
+            }
             if let Some(waiting) = waiting {
                 b.condition(
                     conditions::RUNNING,
                     ConditionStatus::True,
                     Reason::JobPending,
                     format!(
-                        "attempt {}: the pod cannot start yet: {waiting}",
-                        attempt.number
+                        "attempt {}: the pod cannot start yet: {}",
+                        attempt.number, waiting.message
                     ),
                 );
             }
-            b.requeue(b.config.progress_interval);
+            let left = b.config.pod_start_timeout.saturating_sub(waited);
+            b.requeue(
+                b.config
+                    .progress_interval
+                    .min(left.max(Duration::from_millis(100))),
+            );
         }
         Some(JobObservation::Running { .. }) => {
             if let Some(progress) = &observed.progress {
@@ -659,7 +762,7 @@ fn attempt_failed(
     slot.reason = Some(reason);
     slot.message = Some(message.clone());
     let attempt = slot.clone();
-    match retry_decision(&attempt, reason, &message, b.config) {
+    match retry_decision(&attempt, reason, &message, b.config, b.node_memory) {
         RetryDecision::Retry { memory, after } => {
             let next = attempt.number + 1;
             let detail = if reason == FailureReason::OomKilled {
@@ -692,6 +795,7 @@ fn attempt_failed(
 fn finish(b: Builder<'_>) -> Plan {
     Plan {
         status: b.status,
+        delete_job: b.delete_job,
         action: b.action,
         events: b.events,
         requeue: b.requeue,
@@ -789,6 +893,8 @@ mod tests {
             result_location: None,
             admission: Admission::Granted,
             validated: validated.as_ref().map_err(String::as_str),
+            abandoned_job: None,
+            node_memory: None,
             now,
         }
     }
@@ -1094,6 +1200,236 @@ mod tests {
             Some(FailureReason::RetriesExhausted)
         );
         assert_eq!(last.status.attempts.len(), 3);
+    }
+
+    fn pending(
+        kind: Option<WaitingKind>,
+        suspended: bool,
+        since: Option<i64>,
+    ) -> Option<JobObservation> {
+        Some(JobObservation::Pending {
+            waiting: kind.map(|kind| crate::observe::Waiting {
+                kind,
+                message: match kind {
+                    WaitingKind::Unschedulable => {
+                        "Unschedulable: 0/1 nodes are available: 1 Insufficient memory.".into()
+                    }
+                    WaitingKind::ImagePull => "ImagePullBackOff: Back-off pulling image".into(),
+                    WaitingKind::Other => "CreateContainerConfigError: secret not found".into(),
+                },
+            }),
+            suspended,
+            since: since.map(|s| Time(at(s))),
+        })
+    }
+
+    #[test]
+    fn a_pod_that_never_starts_ends_its_attempt_at_the_start_deadline() {
+        let mut c = config();
+        c.pod_start_timeout = Duration::from_secs(600);
+        let mut r = resource();
+        let p = plan(&observed(&r, None, at(0)), &c);
+        apply(&mut r, &p);
+        // Before the deadline: still waiting, and the condition says why.
+        let waiting = plan(
+            &observed(
+                &r,
+                pending(Some(WaitingKind::Unschedulable), false, Some(0)),
+                at(599),
+            ),
+            &c,
+        );
+        assert_eq!(waiting.status.phase, Some(Phase::Running));
+        assert_eq!(waiting.delete_job, None);
+        let running = conditions::find(&waiting.status.conditions, conditions::RUNNING).unwrap();
+        assert!(
+            running.message.contains("Insufficient memory"),
+            "{}",
+            running.message
+        );
+        assert_eq!(waiting.requeue, Some(Duration::from_secs(1)));
+        // At the deadline: the attempt fails as Unschedulable, its Job goes,
+        // and the next attempt follows the backoff.
+        let ended = plan(
+            &observed(
+                &r,
+                pending(Some(WaitingKind::Unschedulable), false, Some(0)),
+                at(600),
+            ),
+            &c,
+        );
+        assert_eq!(ended.delete_job.as_deref(), Some("doc-1"));
+        let attempt = &ended.status.attempts[0];
+        assert_eq!(attempt.outcome, AttemptOutcome::Failed);
+        assert_eq!(attempt.reason, Some(FailureReason::Unschedulable));
+        assert_eq!(
+            attempt.message.as_deref(),
+            Some(
+                "the runner's pod did not start within 10m: Unschedulable: 0/1 nodes are available: 1 Insufficient memory."
+            )
+        );
+        assert_eq!(ended.status.phase, Some(Phase::Running));
+        assert_eq!(ended.requeue, Some(Duration::from_secs(10)));
+        assert!(
+            !holds_slot(&{
+                let mut after = r.clone();
+                after.status = Some(ended.status.clone());
+                after
+            }),
+            "the slot is freed"
+        );
+    }
+
+    #[test]
+    fn start_deadline_reasons_follow_what_the_pod_waits_on() {
+        let mut c = config();
+        c.pod_start_timeout = Duration::from_secs(60);
+        for (kind, reason) in [
+            (Some(WaitingKind::ImagePull), FailureReason::ImagePullFailed),
+            (Some(WaitingKind::Other), FailureReason::StartTimeout),
+            (None, FailureReason::StartTimeout),
+        ] {
+            let mut r = resource();
+            let p = plan(&observed(&r, None, at(0)), &c);
+            apply(&mut r, &p);
+            let ended = plan(&observed(&r, pending(kind, false, None), at(61)), &c);
+            assert_eq!(ended.status.attempts[0].reason, Some(reason), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn time_suspended_in_a_queue_does_not_count() {
+        let mut c = config();
+        c.pod_start_timeout = Duration::from_secs(60);
+        let mut r = resource();
+        let p = plan(&observed(&r, None, at(0)), &c);
+        apply(&mut r, &p);
+        let held = plan(&observed(&r, pending(None, true, None), at(5000)), &c);
+        assert_eq!(held.delete_job, None);
+        assert_eq!(held.status.attempts[0].outcome, AttemptOutcome::Running);
+        let running = conditions::find(&held.status.conditions, conditions::RUNNING).unwrap();
+        assert_eq!(running.reason, "JobSuspended");
+        // Admitted at 5000 (Kubernetes resets startTime on resume): the clock starts there.
+        let admitted = plan(
+            &observed(&r, pending(None, false, Some(5000)), at(5030)),
+            &c,
+        );
+        assert_eq!(admitted.status.attempts[0].outcome, AttemptOutcome::Running);
+        let late = plan(
+            &observed(&r, pending(None, false, Some(5000)), at(5061)),
+            &c,
+        );
+        assert_eq!(late.status.attempts[0].outcome, AttemptOutcome::Failed);
+    }
+
+    #[test]
+    fn never_started_attempts_retry_then_fail_with_their_own_reason() {
+        let mut c = config();
+        c.pod_start_timeout = Duration::from_secs(60);
+        let mut r = resource();
+        let mut now = 0;
+        for attempt in 1..=3 {
+            let p = plan(&observed(&r, None, at(now)), &c);
+            assert_eq!(
+                p.status.attempts.len(),
+                attempt,
+                "attempt {attempt} starts at {now}"
+            );
+            apply(&mut r, &p);
+            now += 61;
+            let ended = plan(
+                &observed(
+                    &r,
+                    pending(Some(WaitingKind::Unschedulable), false, None),
+                    at(now),
+                ),
+                &c,
+            );
+            apply(&mut r, &ended);
+            now += 100;
+        }
+        let status = r.status.clone().unwrap();
+        assert_eq!(status.phase, Some(Phase::Failed));
+        let error = status.error.unwrap();
+        assert_eq!(error.reason, FailureReason::Unschedulable);
+        assert!(
+            error.message.contains("Insufficient memory") && error.message.contains("3 attempt(s)"),
+            "{}",
+            error.message
+        );
+    }
+
+    #[test]
+    fn the_next_attempt_waits_for_the_abandoned_job_to_go() {
+        let mut c = config();
+        c.pod_start_timeout = Duration::from_secs(60);
+        let mut r = resource();
+        let p = plan(&observed(&r, None, at(0)), &c);
+        apply(&mut r, &p);
+        let ended = plan(&observed(&r, pending(None, false, None), at(61)), &c);
+        apply(&mut r, &ended);
+        let mut obs = observed(&r, None, at(200));
+        obs.abandoned_job = Some("doc-1".into());
+        let p = plan(&obs, &c);
+        assert_eq!(p.delete_job.as_deref(), Some("doc-1"));
+        assert_eq!(
+            p.action,
+            Action::Nothing,
+            "no second Job while the first is there"
+        );
+        let p = plan(&observed(&r, None, at(201)), &c);
+        assert!(
+            matches!(p.action, Action::CreateJob { attempt: 2, .. }),
+            "{:?}",
+            p.action
+        );
+    }
+
+    #[test]
+    fn memory_escalation_never_asks_more_than_the_largest_node() {
+        let mut c = config();
+        c.max_memory = "8Gi".parse().unwrap();
+        let attempt = |memory: &str| Attempt {
+            number: 1,
+            job_name: "doc-1".into(),
+            memory_limit: Some(Quantity(memory.into())),
+            start_time: None,
+            end_time: None,
+            outcome: AttemptOutcome::Failed,
+            reason: Some(FailureReason::OomKilled),
+            message: None,
+        };
+        let node = Some(3u64 << 30);
+        assert_eq!(
+            retry_decision(&attempt("1Gi"), FailureReason::OomKilled, "", &c, node),
+            RetryDecision::Retry {
+                memory: Quantity("2Gi".into()),
+                after: Duration::ZERO
+            }
+        );
+        assert_eq!(
+            retry_decision(&attempt("2Gi"), FailureReason::OomKilled, "", &c, node),
+            RetryDecision::Retry {
+                memory: Quantity("3Gi".into()),
+                after: Duration::ZERO
+            },
+            "the rest of the node, not a pod that could never start"
+        );
+        match retry_decision(&attempt("3Gi"), FailureReason::OomKilled, "", &c, node) {
+            RetryDecision::Fail { reason, message } => {
+                assert_eq!(reason, FailureReason::OomKilled);
+                assert!(message.contains("largest allocatable: 3Gi"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Without node capacity (no access to Nodes), --max-memory caps.
+        assert_eq!(
+            retry_decision(&attempt("4Gi"), FailureReason::OomKilled, "", &c, None),
+            RetryDecision::Retry {
+                memory: Quantity("8Gi".into()),
+                after: Duration::ZERO
+            }
+        );
     }
 
     #[test]

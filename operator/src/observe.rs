@@ -9,13 +9,38 @@ use pdfx_crd::runner::{EXIT_INVALID_INPUT, EXIT_SOURCE_UNAVAILABLE, TerminationM
 
 use crate::job::CONTAINER_NAME;
 
+/// Why a pod has not started, as far as the cluster says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitingKind {
+    /// The scheduler found no node with room (`PodScheduled=False`, `Unschedulable`).
+    Unschedulable,
+    /// The kubelet cannot pull the image (`ErrImagePull`, `ImagePullBackOff`, …).
+    ImagePull,
+    /// Anything else a container waits on (a missing Secret, a bad config…).
+    Other,
+}
+
+/// A pod's reason for not starting, and the cluster's words for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Waiting {
+    pub kind: WaitingKind,
+    /// `Reason: message`, as `kubectl describe` would show it.
+    pub message: String,
+}
+
 /// The state of one attempt's Job.
 #[derive(Clone, Debug, PartialEq)]
 pub enum JobObservation {
     /// Created; no pod has started the runner yet. `waiting` says why when a
     /// pod reports it (image pull errors, a missing Secret, no node fits).
     Pending {
-        waiting: Option<String>,
+        waiting: Option<Waiting>,
+        /// The Job is suspended (a queue such as Kueue holds it): time spent
+        /// so does not count against the start deadline.
+        suspended: bool,
+        /// When the Job last began to run unsuspended (`status.startTime`,
+        /// which Kubernetes resets on resume); the start deadline counts from here.
+        since: Option<Time>,
     },
     Running {
         started: Option<Time>,
@@ -167,41 +192,70 @@ pub fn observe(job: &Job, pods: &[Pod]) -> JobObservation {
         let status = p.status.as_ref()?;
         (status.phase.as_deref() == Some("Running")).then(|| status.start_time.clone())
     });
+    let suspended = job.spec.as_ref().and_then(|s| s.suspend).unwrap_or(false);
+    let since = job.status.as_ref().and_then(|s| s.start_time.clone());
     match running {
         Some(started) => JobObservation::Running { started },
         None => match waiting_reason(pods) {
             Some(waiting) => JobObservation::Pending {
                 waiting: Some(waiting),
+                suspended,
+                since,
             },
-            None if job.status.as_ref().and_then(|s| s.active).unwrap_or(0) > 0 => {
+            // Active pods that are all still Pending have not started; an
+            // active Job whose pods this read missed is taken at its word.
+            None if job.status.as_ref().and_then(|s| s.active).unwrap_or(0) > 0
+                && (pods.is_empty()
+                    || pods.iter().any(|p| {
+                        p.status.as_ref().and_then(|s| s.phase.as_deref()) != Some("Pending")
+                    })) =>
+            {
                 JobObservation::Running {
                     started: job.status.as_ref().and_then(|s| s.start_time.clone()),
                 }
             }
-            None => JobObservation::Pending { waiting: None },
+            None => JobObservation::Pending {
+                waiting: None,
+                suspended,
+                since,
+            },
         },
+    }
+}
+
+fn waiting_kind(reason: &str) -> WaitingKind {
+    match reason {
+        "ErrImagePull"
+        | "ImagePullBackOff"
+        | "InvalidImageName"
+        | "ErrImageNeverPull"
+        | "RegistryUnavailable" => WaitingKind::ImagePull,
+        "Unschedulable" => WaitingKind::Unschedulable,
+        _ => WaitingKind::Other,
     }
 }
 
 /// Why a pod has not started its runner: a container's waiting reason other
 /// than the ordinary `ContainerCreating`, or the scheduler's `Unschedulable`.
-fn waiting_reason(pods: &[Pod]) -> Option<String> {
+fn waiting_reason(pods: &[Pod]) -> Option<Waiting> {
     pods.iter().find_map(|pod| {
         let status = pod.status.as_ref()?;
         let container = status.container_statuses.iter().flatten().find_map(|c| {
             let waiting = c.state.as_ref()?.waiting.as_ref()?;
             let reason = waiting.reason.as_deref()?;
-            (reason != "ContainerCreating" && reason != "PodInitializing")
-                .then(|| format!("{reason}: {}", waiting.message.clone().unwrap_or_default()))
+            (reason != "ContainerCreating" && reason != "PodInitializing").then(|| Waiting {
+                kind: waiting_kind(reason),
+                message: format!("{reason}: {}", waiting.message.clone().unwrap_or_default()),
+            })
         });
         container.or_else(|| {
             status.conditions.iter().flatten().find_map(|c| {
                 (c.type_ == "PodScheduled" && c.status == "False").then(|| {
-                    format!(
-                        "{}: {}",
-                        c.reason.clone().unwrap_or_default(),
-                        c.message.clone().unwrap_or_default()
-                    )
+                    let reason = c.reason.clone().unwrap_or_default();
+                    Waiting {
+                        kind: waiting_kind(&reason),
+                        message: format!("{reason}: {}", c.message.clone().unwrap_or_default()),
+                    }
                 })
             })
         })
@@ -242,7 +296,11 @@ mod tests {
     fn a_fresh_job_is_pending_and_a_running_pod_is_running() {
         assert_eq!(
             observe(&job(json!([])), &[]),
-            JobObservation::Pending { waiting: None }
+            JobObservation::Pending {
+                waiting: None,
+                suspended: false,
+                since: None
+            }
         );
         assert!(matches!(
             observe(&job(json!([])), &[pod("Running", None)]),
@@ -259,8 +317,14 @@ mod tests {
         }))
         .unwrap_or_else(|e| panic!("{e}"));
         match observe(&job(json!([])), &[stuck]) {
-            JobObservation::Pending { waiting: Some(w) } => {
-                assert!(w.contains("CreateContainerConfigError") && w.contains("pdfx-s3"))
+            JobObservation::Pending {
+                waiting: Some(w), ..
+            } => {
+                assert!(
+                    w.message.contains("CreateContainerConfigError")
+                        && w.message.contains("pdfx-s3")
+                );
+                assert_eq!(w.kind, WaitingKind::Other);
             }
             other => panic!("{other:?}"),
         }
@@ -270,7 +334,53 @@ mod tests {
         }))
         .unwrap_or_else(|e| panic!("{e}"));
         assert!(
-            matches!(observe(&job(json!([])), &[unschedulable]), JobObservation::Pending { waiting: Some(ref w) } if w.starts_with("Unschedulable"))
+            matches!(observe(&job(json!([])), &[unschedulable]), JobObservation::Pending { waiting: Some(ref w), .. } if w.message.starts_with("Unschedulable") && w.kind == WaitingKind::Unschedulable)
+        );
+        let pulling: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "p"},
+            "status": {"phase": "Pending", "containerStatuses": [{"name": "runner", "image": "i", "imageID": "", "ready": false,
+                "restartCount": 0, "state": {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image \"pdfx/ocr-runner:9\""}}}]}
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            matches!(observe(&job(json!([])), &[pulling]), JobObservation::Pending { waiting: Some(ref w), .. } if w.kind == WaitingKind::ImagePull)
+        );
+    }
+
+    #[test]
+    fn a_suspended_job_and_its_start_time_are_reported() {
+        let suspended: Job = serde_json::from_value(json!({
+            "metadata": {"name": "j"}, "spec": {"suspend": true, "template": {}},
+            "status": {"conditions": [{"type": "Suspended", "status": "True"}]}
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(
+            observe(&suspended, &[]),
+            JobObservation::Pending {
+                suspended: true,
+                since: None,
+                ..
+            }
+        ));
+        let resumed: Job = serde_json::from_value(json!({
+            "metadata": {"name": "j"}, "spec": {"suspend": false, "template": {}},
+            "status": {"startTime": "2026-01-01T00:05:00Z", "active": 1}
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let unscheduled: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "p"}, "status": {"phase": "Pending"}
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            matches!(
+                observe(&resumed, &[unscheduled]),
+                JobObservation::Pending {
+                    suspended: false,
+                    since: Some(_),
+                    ..
+                }
+            ),
+            "an active Job whose pod is still Pending has not started"
         );
     }
 

@@ -8,6 +8,40 @@ use clap::{Arg, ArgMatches, Args, FromArgMatches};
 
 use crate::logging::LogFormat;
 
+/// A duration as people write it on a command line: `600`, `90s`, `10m`,
+/// `1h30m` (a bare number is seconds).
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("{text:?} is not a duration (e.g. 90s, 10m, 1h30m, or seconds)");
+    let text = text.trim();
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Ok(std::time::Duration::from_secs(seconds));
+    }
+    let mut total = 0u64;
+    let mut number = String::new();
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit = match c {
+            'h' => 3600,
+            'm' => 60,
+            's' => 1,
+            _ => return Err(bad()),
+        };
+        let value: u64 = number.parse().map_err(|_| bad())?;
+        total = value
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(bad)?;
+        number.clear();
+    }
+    if !number.is_empty() || text.is_empty() {
+        return Err(bad());
+    }
+    Ok(std::time::Duration::from_secs(total))
+}
+
 /// `--log-format` (`PDFX_LOG_FORMAT`); the level comes from `RUST_LOG`.
 #[derive(Args, Clone, Debug, Default)]
 pub struct LogArgs {
@@ -158,6 +192,33 @@ mod kube_client {
         /// A client for the configured API server.
         pub async fn client(&self) -> Result<kube::Client, KubeClientError> {
             Ok(kube::Client::try_from(self.config().await?)?)
+        }
+    }
+}
+
+#[cfg(test)]
+mod duration_tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_read_as_written() {
+        for (text, seconds) in [
+            ("600", 600),
+            ("90s", 90),
+            ("10m", 600),
+            ("1h30m", 5400),
+            ("2h", 7200),
+            ("1m5s", 65),
+        ] {
+            assert_eq!(
+                parse_duration(text),
+                Ok(Duration::from_secs(seconds)),
+                "{text}"
+            );
+        }
+        for bad in ["", "m", "10x", "1.5m", "-3", "10m3", "h1"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }
 }

@@ -21,7 +21,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 use pdfx_crd::layout::ExtractionLayout;
 use pdfx_crd::reasons::{Reason, ReconcileErrorKind};
 use pdfx_crd::result::{ProgressDocument, Summary};
-use pdfx_crd::{PdfExtraction, ResultSummary, Source};
+use pdfx_crd::{FailureReason, PdfExtraction, ResultSummary, Source};
 use pdfx_runtime::Shutdown;
 use pdfx_storage::{S3Config, StorageUri, Store as ObjectStore};
 use serde::Deserialize;
@@ -353,6 +353,16 @@ async fn apply(resource: Arc<PdfExtraction>, context: &Context) -> Result<Contro
         }
     }
 
+    // Memory escalation must fit the largest node: read the nodes only when
+    // an attempt was just killed for memory.
+    let node_memory = match &job_observation {
+        Some(JobObservation::Failed {
+            reason: FailureReason::OomKilled,
+            ..
+        }) => largest_node_memory(context).await,
+        _ => None,
+    };
+    let abandoned_job = abandoned_job(&resource, context).await?;
     let validated = decide::validate(&resource, config);
     context.remember_validity(&resource, validated.is_ok());
     let admission = if validated.is_ok() && decide::needs_slot(&resource, now, config) {
@@ -368,10 +378,62 @@ async fn apply(resource: Arc<PdfExtraction>, context: &Context) -> Result<Contro
         result_location,
         admission,
         validated: validated.as_ref().map_err(String::as_str),
+        abandoned_job,
+        node_memory,
         now,
     };
     let plan = decide::plan(&observed, config);
     execute(&resource, &validated, plan, context, now).await
+}
+
+/// The Job of the last attempt when that attempt was ended because its pod
+/// never started, and the Job is still there: it must go, or its pod could
+/// start later beside the next attempt's.
+async fn abandoned_job(
+    resource: &PdfExtraction,
+    context: &Context,
+) -> Result<Option<String>, Error> {
+    let Some(last) = resource.status.as_ref().and_then(|s| s.attempts.last()) else {
+        return Ok(None);
+    };
+    let never_started = matches!(
+        last.reason,
+        Some(
+            FailureReason::Unschedulable
+                | FailureReason::ImagePullFailed
+                | FailureReason::StartTimeout
+        )
+    );
+    if last.outcome != pdfx_crd::AttemptOutcome::Failed || !never_started {
+        return Ok(None);
+    }
+    let jobs: Api<Job> = Api::namespaced(
+        context.client.clone(),
+        &resource.namespace().unwrap_or_default(),
+    );
+    Ok(jobs
+        .get_opt(&last.job_name)
+        .await?
+        .filter(|job| owned_by(job, resource) && job.metadata.deletion_timestamp.is_none())
+        .map(|_| last.job_name.clone()))
+}
+
+/// Allocatable memory of the largest node, when the operator may read Nodes
+/// (a namespaced installation may not: then `--max-memory` is the only cap).
+async fn largest_node_memory(context: &Context) -> Option<u64> {
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(context.client.clone());
+    match nodes.list(&ListParams::default()).await {
+        Ok(list) => list
+            .items
+            .iter()
+            .filter_map(|node| node.status.as_ref()?.allocatable.as_ref()?.get("memory"))
+            .filter_map(|memory| pdfx_runtime::quantity::bytes(memory).ok())
+            .max(),
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot read Nodes; memory escalation is capped by --max-memory only");
+            None
+        }
+    }
 }
 
 /// Grants a slot if the oldest-first queue allows, remembering it until the
@@ -591,6 +653,21 @@ async fn execute(
         }
     }
 
+    if let Some(name) = &plan.delete_job {
+        let jobs: Api<Job> = Api::namespaced(context.client.clone(), &namespace);
+        let params = DeleteParams {
+            propagation_policy: Some(PropagationPolicy::Background),
+            ..DeleteParams::default()
+        };
+        match jobs.delete(name, &params).await {
+            Ok(_) => {
+                tracing::info!(job = %name, "deleted the Job of an attempt whose pod never started")
+            }
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+
     let mut events = plan.events.clone();
     let mut requeue = plan.requeue;
     match &plan.action {
@@ -650,6 +727,8 @@ async fn execute(
                         result_location: None,
                         admission: Admission::Denied { running: 0 },
                         validated: validated.as_ref().map_err(String::as_str),
+                        abandoned_job: None,
+                        node_memory: None,
                         now,
                     };
                     let replan = decide::plan(&observed, &context.config);

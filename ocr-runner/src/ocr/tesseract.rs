@@ -10,10 +10,12 @@ use pdfx_crd::result::Word;
 use tesseract_plumbing::TessBaseApi;
 use tesseract_plumbing::tesseract_sys::{
     TessPageSegMode, TessPageSegMode_PSM_AUTO, TessPageSegMode_PSM_SINGLE_BLOCK,
-    TessPageSegMode_PSM_SINGLE_COLUMN,
+    TessPageSegMode_PSM_SINGLE_COLUMN, TessPageSegMode_PSM_SINGLE_LINE,
 };
 
-use super::{GrayImage, OcrEngine, OcrError, OcrOutput, mean_confidence, tidy_text};
+use super::{
+    GrayImage, OcrEngine, OcrError, OcrOutput, mean_confidence, prepare, script, tidy_text,
+};
 
 /// Where Debian's `tesseract-ocr-*` packages put their models.
 pub const DEBIAN_TESSDATA: &str = "/usr/share/tesseract-ocr/5/tessdata";
@@ -75,9 +77,78 @@ pub fn check_languages(tessdata: &Path, languages: &[String]) -> Result<(), OcrE
     Ok(())
 }
 
+/// How pages are prepared and read (see the README's OCR section for what
+/// each step measured).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Tuning {
+    /// Ink height of a text line, in pixels, pages are scaled down to;
+    /// `None` reads pages as rendered.
+    pub target_line_px: Option<f32>,
+    /// Measure and undo the page's skew.
+    pub deskew: bool,
+    /// Read two-column pages column by column.
+    pub columns: bool,
+    /// Read words in the wrong script again with a single-language model.
+    pub reread: bool,
+    /// Normalise option dashes and drop specks read as punctuation.
+    pub clean: bool,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        let flag = |name: &str, default: bool| match std::env::var(name) {
+            Ok(v) => v == "1",
+            Err(_) => default,
+        };
+        Self {
+            target_line_px: match std::env::var("PDFX_OCR_TARGET_LINE_PX") {
+                Ok(v) => v.parse().ok().filter(|v: &f32| *v > 0.0),
+                Err(_) => None,
+            },
+            deskew: flag("PDFX_OCR_DESKEW", false),
+            columns: flag("PDFX_OCR_COLUMNS", false),
+            reread: flag("PDFX_OCR_REREAD", false),
+            clean: flag("PDFX_OCR_CLEAN", false),
+        }
+    }
+}
+
+/// A single-language engine for re-reading words, created on first need.
+struct Rereader {
+    language: &'static str,
+    api: Option<TessBaseApi>,
+    /// The page number whose image the engine holds.
+    page: u64,
+}
+
 pub struct Tesseract {
     api: TessBaseApi,
     segmentation: Segmentation,
+    tuning: Tuning,
+    tessdata: PathBuf,
+    korean: Option<Rereader>,
+    latin: Option<Rereader>,
+    /// Pages recognised so far (tells re-readers when the image changed).
+    pages: u64,
+    /// The page as Tesseract reads it (scaled, deskewed), packed rows.
+    work: Vec<u8>,
+    spare: Vec<u8>,
+}
+
+fn new_api(tessdata: &Path, joined: &str) -> Result<TessBaseApi, OcrError> {
+    let init = || OcrError::Init {
+        languages: joined.to_owned(),
+    };
+    let datapath = CString::new(tessdata.as_os_str().as_encoded_bytes()).map_err(|_| init())?;
+    let language = CString::new(joined).map_err(|_| init())?;
+    let mut api = TessBaseApi::create();
+    api.init_2(Some(&datapath), Some(&language))
+        .map_err(|_| init())?;
+    // Keeps the spaces Tesseract sees between words; Korean and tables rely on them.
+    let name = CString::new("preserve_interword_spaces").map_err(|_| init())?;
+    let value = CString::new("1").map_err(|_| init())?;
+    api.set_variable(&name, &value).map_err(|_| init())?;
+    Ok(api)
 }
 
 impl Tesseract {
@@ -86,66 +157,348 @@ impl Tesseract {
         languages: &[String],
         segmentation: Segmentation,
     ) -> Result<Self, OcrError> {
+        Self::with_tuning(tessdata, languages, segmentation, Tuning::default())
+    }
+
+    pub fn with_tuning(
+        tessdata: &Path,
+        languages: &[String],
+        segmentation: Segmentation,
+        tuning: Tuning,
+    ) -> Result<Self, OcrError> {
         check_languages(tessdata, languages)?;
-        let joined = languages.join("+");
-        let init = || OcrError::Init {
-            languages: joined.clone(),
+        let api = new_api(tessdata, &languages.join("+"))?;
+        let has = |l: &str| languages.iter().any(|x| x == l);
+        // Re-reading only makes sense when both scripts were asked for.
+        let both = has("kor") && has("eng") && tuning.reread;
+        let rereader = |language| Rereader {
+            language,
+            api: None,
+            page: 0,
         };
-        let datapath = CString::new(tessdata.as_os_str().as_encoded_bytes()).map_err(|_| init())?;
-        let language = CString::new(joined.as_str()).map_err(|_| init())?;
-        let mut api = TessBaseApi::create();
-        api.init_2(Some(&datapath), Some(&language))
-            .map_err(|_| init())?;
-        // Keeps the spaces Tesseract sees between words; Korean and tables rely on them.
-        let name = CString::new("preserve_interword_spaces").map_err(|_| init())?;
-        let value = CString::new("1").map_err(|_| init())?;
-        api.set_variable(&name, &value).map_err(|_| init())?;
-        Ok(Self { api, segmentation })
+        Ok(Self {
+            api,
+            segmentation,
+            tuning,
+            tessdata: tessdata.to_owned(),
+            korean: both.then(|| rereader("kor")),
+            latin: both.then(|| rereader("eng")),
+            pages: 0,
+            work: Vec::new(),
+            spare: Vec::new(),
+        })
+    }
+}
+
+/// One word of a recognised line.
+#[derive(Clone, Debug)]
+struct LineWord {
+    text: String,
+    bbox: [u32; 4],
+    confidence: f32,
+}
+
+/// A line of Tesseract's text with the words that were read again (or
+/// dropped as specks, when `clean`) replaced in place: each word is found
+/// from where the previous one ended, so repeated words stay in order.
+fn apply_changes(line: &str, before: &[LineWord], after: &[LineWord], clean: bool) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    for (old, new) in before.iter().zip(after) {
+        let Some(at) = rest.find(old.text.as_str()) else {
+            continue;
+        };
+        out.push_str(&rest[..at]);
+        if !(clean && script::is_speck(&old.text, old.confidence)) {
+            out.push_str(&new.text);
+        }
+        rest = &rest[at + old.text.len()..];
+    }
+    out.push_str(rest);
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Words grouped by line from Tesseract's TSV, in reading order.
+fn tsv_lines(tsv: &str) -> Vec<Vec<LineWord>> {
+    let mut lines: Vec<Vec<LineWord>> = Vec::new();
+    let mut key = None;
+    for row in tsv.lines() {
+        let cols: Vec<&str> = row.splitn(12, '\t').collect();
+        if cols.len() < 12 || cols[0] != "5" {
+            continue;
+        }
+        let Some(word) = parse_tsv_word(&cols) else {
+            continue;
+        };
+        let this = (cols[2], cols[3], cols[4]);
+        if key != Some(this) || lines.is_empty() {
+            lines.push(Vec::new());
+            key = Some(this);
+        }
+        if let Some(line) = lines.last_mut() {
+            line.push(LineWord {
+                text: word.text,
+                bbox: word.bbox,
+                confidence: word.confidence,
+            });
+        }
+    }
+    lines
+}
+
+impl Tesseract {
+    /// Recognises `rect` of the image set on `api` as one line; (text, confidence).
+    fn read_box(api: &mut TessBaseApi, rect: [u32; 4]) -> Option<(String, f32)> {
+        let [x0, y0, x1, y1] = rect.map(|v| i32::try_from(v).unwrap_or(i32::MAX));
+        api.set_rectangle(x0, y0, (x1 - x0).max(1), (y1 - y0).max(1));
+        api.set_page_seg_mode(TessPageSegMode_PSM_SINGLE_LINE);
+        api.recognize().ok()?;
+        let tsv = api
+            .get_tsv_text(0)
+            .ok()?
+            .as_ref()
+            .to_string_lossy()
+            .into_owned();
+        let words = parse_tsv_words(&tsv);
+        if words.is_empty() {
+            return None;
+        }
+        let text = words
+            .iter()
+            .map(|w| w.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        Some((text, mean_confidence(&words).unwrap_or(0.0)))
+    }
+
+    fn reread_words(&mut self, lines: &mut [Vec<LineWord>], width: i32, height: i32, dpi: i32) {
+        let page = self.pages;
+        for line in lines.iter_mut() {
+            let ratio = script::hangul_ratio(line.iter().map(|w| w.text.as_str()));
+            for word in line.iter_mut() {
+                let Some(kind) = script::reread(&word.text, word.confidence, ratio) else {
+                    continue;
+                };
+                let slot = match kind {
+                    script::Reread::AsKorean => self.korean.as_mut(),
+                    script::Reread::AsLatin => self.latin.as_mut(),
+                };
+                let Some(reader) = slot else {
+                    continue;
+                };
+                if reader.api.is_none() {
+                    match new_api(&self.tessdata, reader.language) {
+                        Ok(api) => reader.api = Some(api),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "no engine to re-read words with");
+                            continue;
+                        }
+                    }
+                }
+                let Some(api) = reader.api.as_mut() else {
+                    continue;
+                };
+                if reader.page != page {
+                    if api.set_image(&self.work, width, height, 1, width).is_err() {
+                        continue;
+                    }
+                    api.set_source_resolution(dpi);
+                    reader.page = page;
+                }
+                let [x0, y0, x1, y1] = word.bbox;
+                let pad = ((y1 - y0) / 4).max(2);
+                let rect = [
+                    x0.saturating_sub(pad),
+                    y0.saturating_sub(pad),
+                    (x1 + pad).min(width as u32),
+                    (y1 + pad).min(height as u32),
+                ];
+                if let Some((text, confidence)) = Self::read_box(api, rect)
+                    && script::accept(kind, word.confidence, &text, confidence)
+                {
+                    word.text = text;
+                    word.confidence = confidence;
+                }
+            }
+        }
     }
 }
 
 impl OcrEngine for Tesseract {
     fn recognize(&mut self, image: &GrayImage<'_>) -> Result<OcrOutput, OcrError> {
-        let dims = |v: u32| {
-            i32::try_from(v)
-                .map_err(|_| OcrError::Recognize(format!("image dimension {v} too large")))
-        };
-        let (width, height, stride) =
-            (dims(image.width)?, dims(image.height)?, dims(image.stride)?);
-        if (stride as usize)
-            .checked_mul(height as usize)
-            .is_none_or(|n| n > image.pixels.len())
-        {
+        let (w, h, stride) = (
+            image.width as usize,
+            image.height as usize,
+            image.stride as usize,
+        );
+        if stride.checked_mul(h).is_none_or(|n| n > image.pixels.len()) || stride < w {
             return Err(OcrError::Recognize(
                 "image buffer smaller than its dimensions".into(),
             ));
         }
-        self.api.set_page_seg_mode(self.segmentation.psm());
+        self.pages += 1;
+        let line_px = prepare::line_height(image.pixels, w, h, stride);
+        let scale = match self.tuning.target_line_px {
+            Some(target) => prepare::scale_for(line_px, target, 0.25),
+            None => 1.0,
+        };
+        let scale = if scale < 0.97 { scale } else { 1.0 };
+        let (w, h) = if scale < 1.0 {
+            prepare::downscale(image.pixels, w, h, stride, scale, &mut self.work)
+        } else {
+            self.work.clear();
+            for row in image.pixels.chunks(stride).take(h) {
+                self.work.extend_from_slice(&row[..w]);
+            }
+            (w, h)
+        };
+        let threshold = prepare::threshold(&prepare::Gray {
+            pixels: &self.work,
+            width: w,
+            height: h,
+        });
+        if self.tuning.deskew {
+            let gray = prepare::Gray {
+                pixels: &self.work,
+                width: w,
+                height: h,
+            };
+            let angle = prepare::skew_angle(&gray, threshold, 1.5);
+            if angle.abs() >= 0.1 {
+                prepare::deskew(&gray, angle, &mut self.spare);
+                std::mem::swap(&mut self.work, &mut self.spare);
+            }
+        }
+        let regions = if self.tuning.columns {
+            let gray = prepare::Gray {
+                pixels: &self.work,
+                width: w,
+                height: h,
+            };
+            prepare::regions(&gray, threshold, line_px.unwrap_or(40.0) * scale)
+        } else {
+            Vec::new()
+        };
+        tracing::debug!(
+            line_px = ?line_px,
+            scale,
+            regions = regions.len(),
+            width = w,
+            height = h,
+            "page prepared"
+        );
+        let dims = |v: usize| {
+            i32::try_from(v)
+                .map_err(|_| OcrError::Recognize(format!("image dimension {v} too large")))
+        };
+        let (wi, hi) = (dims(w)?, dims(h)?);
+        let dpi = (image.dpi * scale).round().max(1.0) as i32;
         self.api
-            .set_image(image.pixels, width, height, 1, stride)
+            .set_image(&self.work, wi, hi, 1, wi)
             .map_err(|e| OcrError::Recognize(format!("{e:?}")))?;
-        self.api
-            .set_source_resolution(image.dpi.round().max(1.0) as i32);
-        self.api
-            .recognize()
-            .map_err(|_| OcrError::Recognize("Tesseract could not recognise the page".into()))?;
-        let text = self
-            .api
-            .get_utf8_text()
-            .map_err(|_| OcrError::Recognize("no text from Tesseract".into()))?
-            .as_ref()
-            .to_string_lossy()
-            .into_owned();
-        let tsv = self
-            .api
-            .get_tsv_text(0)
-            .map_err(|_| OcrError::Recognize("no TSV from Tesseract".into()))?
-            .as_ref()
-            .to_string_lossy()
-            .into_owned();
-        let words = parse_tsv_words(&tsv);
+        self.api.set_source_resolution(dpi);
+        // Per region: Tesseract's text (its spacing decisions, which TSV
+        // lacks: Korean words come as separate syllable groups there) and its
+        // words by line, so that a word read again can be put back in place.
+        let mut regions_read: Vec<(String, Vec<Vec<LineWord>>)> = Vec::new();
+        let passes: Vec<Option<prepare::Region>> = if regions.len() > 1 {
+            regions.into_iter().map(Some).collect()
+        } else {
+            vec![None]
+        };
+        for region in passes {
+            if let Some(r) = region {
+                self.api.set_rectangle(
+                    dims(r.left)?,
+                    dims(r.top)?,
+                    dims(r.width)?,
+                    dims(r.height)?,
+                );
+            }
+            self.api.set_page_seg_mode(self.segmentation.psm());
+            self.api.recognize().map_err(|_| {
+                OcrError::Recognize("Tesseract could not recognise the page".into())
+            })?;
+            let text = self
+                .api
+                .get_utf8_text()
+                .map_err(|_| OcrError::Recognize("no text from Tesseract".into()))?
+                .as_ref()
+                .to_string_lossy()
+                .into_owned();
+            let tsv = self
+                .api
+                .get_tsv_text(0)
+                .map_err(|_| OcrError::Recognize("no TSV from Tesseract".into()))?
+                .as_ref()
+                .to_string_lossy()
+                .into_owned();
+            regions_read.push((text, tsv_lines(&tsv)));
+        }
+        let mut words = Vec::new();
+        let mut text_lines: Vec<String> = Vec::new();
+        for (text, mut lines) in regions_read {
+            let original: Vec<Vec<LineWord>> = lines.clone();
+            if self.korean.is_some() || self.latin.is_some() {
+                self.reread_words(&mut lines, wi, hi, dpi);
+            }
+            let text_only: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+            let aligned = text_only.len() == lines.len();
+            for (index, line) in lines.iter_mut().enumerate() {
+                let mut out = match (aligned, text_only.get(index)) {
+                    (true, Some(l)) => (*l).to_owned(),
+                    _ => line
+                        .iter()
+                        .map(|w| w.text.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                };
+                if aligned {
+                    out = apply_changes(&out, &original[index], line, self.tuning.clean);
+                } else if self.tuning.clean {
+                    line.retain(|w| !script::is_speck(&w.text, w.confidence));
+                    out = line
+                        .iter()
+                        .map(|w| w.text.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                }
+                if self.tuning.clean {
+                    out = out
+                        .split(' ')
+                        .map(script::normalize_option)
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                }
+                if !out.trim().is_empty() {
+                    text_lines.push(out);
+                }
+            }
+            for word in lines.into_iter().flatten() {
+                if self.tuning.clean && script::is_speck(&word.text, word.confidence) {
+                    continue;
+                }
+                // Boxes are reported in the rendered page's pixels.
+                let bbox = if scale < 1.0 {
+                    let (mx, my) = (image.width, image.height);
+                    let mut b = word.bbox;
+                    for (i, v) in b.iter_mut().enumerate() {
+                        let limit = if i % 2 == 0 { mx } else { my };
+                        *v = ((*v as f32 / scale).round() as u32).min(limit);
+                    }
+                    b
+                } else {
+                    word.bbox
+                };
+                words.push(Word {
+                    text: script::normalize_option(&word.text),
+                    bbox,
+                    confidence: word.confidence,
+                });
+            }
+        }
         Ok(OcrOutput {
-            text: tidy_text(&text),
+            text: tidy_text(&text_lines.join("\n")),
             confidence: mean_confidence(&words),
             words,
         })
@@ -161,26 +514,30 @@ pub fn parse_tsv_words(tsv: &str) -> Vec<Word> {
             if cols.len() < 12 || cols[0] != "5" {
                 return None;
             }
-            let num = |i: usize| cols[i].trim().parse::<i64>().ok();
-            let (left, top, width, height) = (num(6)?, num(7)?, num(8)?, num(9)?);
-            let confidence: f32 = cols[10].trim().parse().ok()?;
-            let text = cols[11].trim();
-            if text.is_empty() || confidence < 0.0 {
-                return None;
-            }
-            let clamp = |v: i64| u32::try_from(v.max(0)).unwrap_or(u32::MAX);
-            Some(Word {
-                text: text.to_owned(),
-                bbox: [
-                    clamp(left),
-                    clamp(top),
-                    clamp(left + width),
-                    clamp(top + height),
-                ],
-                confidence: (confidence / 100.0).clamp(0.0, 1.0),
-            })
+            parse_tsv_word(&cols)
         })
         .collect()
+}
+
+fn parse_tsv_word(cols: &[&str]) -> Option<Word> {
+    let num = |i: usize| cols[i].trim().parse::<i64>().ok();
+    let (left, top, width, height) = (num(6)?, num(7)?, num(8)?, num(9)?);
+    let confidence: f32 = cols[10].trim().parse().ok()?;
+    let text = cols[11].trim();
+    if text.is_empty() || confidence < 0.0 {
+        return None;
+    }
+    let clamp = |v: i64| u32::try_from(v.max(0)).unwrap_or(u32::MAX);
+    Some(Word {
+        text: text.to_owned(),
+        bbox: [
+            clamp(left),
+            clamp(top),
+            clamp(left + width),
+            clamp(top + height),
+        ],
+        confidence: (confidence / 100.0).clamp(0.0, 1.0),
+    })
 }
 
 #[cfg(test)]

@@ -96,8 +96,8 @@ struct ExtractArgs {
     /// connection errors are retried with exponential backoff from 0.5 s).
     #[arg(long, env = "PDFX_OCR_MAX_ATTEMPTS", default_value_t = 5)]
     ocr_max_attempts: u32,
-    /// Tesseract page segmentation. Default: single-column for Korean, Japanese
-    /// and Chinese, auto otherwise (chosen by measurement; see the README).
+    /// Page segmentation. Default: layout (two-column pages read column by
+    /// column, lines in reading order; chosen by measurement, see the README).
     #[arg(long, env = "PDFX_SEGMENTATION", value_enum)]
     segmentation: Option<Segmentation>,
     /// File holding the password of an encrypted PDF (or set PDFX_PDF_PASSWORD).

@@ -293,15 +293,32 @@ pub fn regions(image: &Gray<'_>, threshold: u8, line_px: f32) -> Vec<Region> {
     let (Some(&top), Some(&bottom)) = (text_rows.first(), text_rows.last()) else {
         return whole;
     };
+    // For each x, the number of text lines with ink there: a gutter is crossed
+    // by a title or two at most, however large their type.
     let mut cols = vec![0u32; w];
-    for y in top..=bottom {
-        for (x, c) in cols.iter_mut().enumerate() {
-            if image.pixels[y * w + x] < threshold {
-                *c += 1;
+    let mut lines = 0u32;
+    let mut inked = vec![false; w];
+    let mut y = top;
+    while y <= bottom {
+        if rows[y] < 3 {
+            y += 1;
+            continue;
+        }
+        inked.iter_mut().for_each(|v| *v = false);
+        while y <= bottom && rows[y] >= 3 {
+            for (x, v) in inked.iter_mut().enumerate() {
+                if image.pixels[y * w + x] < threshold {
+                    *v = true;
+                }
             }
+            y += 1;
+        }
+        lines += 1;
+        for (c, &v) in cols.iter_mut().zip(&inked) {
+            *c += u32::from(v);
         }
     }
-    let quiet = ((bottom - top) as f32 * 0.03) as u32 + 2;
+    let quiet = (lines / 20).max(2);
     let (Some(left), Some(right)) = (
         cols.iter().position(|&c| c > quiet),
         cols.iter().rposition(|&c| c > quiet),
@@ -361,9 +378,12 @@ pub fn regions(image: &Gray<'_>, threshold: u8, line_px: f32) -> Vec<Region> {
         while y <= bottom && rows[y] >= 3 {
             y += 1;
         }
-        // Dense ink across the gutter, not a speck or two in it.
-        let in_gutter: u32 = gutter_rows[start..y].iter().sum();
-        let spans = in_gutter as usize * 20 >= (g1 - g0) * (y - start);
+        // Ink across most of the gutter's width (a title), not a speck in it
+        // or the end of a long line reaching into it.
+        let inked = (g0..g1)
+            .filter(|&x| (start..y).any(|yy| image.pixels[yy * w + x] < threshold))
+            .count();
+        let spans = gutter_rows[start..y].iter().any(|&c| c > 0) && inked * 2 >= g1 - g0;
         if spans {
             if let Some(from) = split_from.take() {
                 flush(&mut out, from, start);

@@ -60,8 +60,10 @@ pub enum Reread {
 }
 
 /// Decides whether `word` (recognised with `confidence`, 0–1) in a line whose
-/// letters are `line_hangul` Hangul should be read again.
-pub fn reread(word: &str, confidence: f32, line_hangul: f32) -> Option<Reread> {
+/// letters are `line_hangul` Hangul should be read again. `korean_first`:
+/// the word was read by the Korean model alone, so any doubtful Latin word
+/// deserves the English model.
+pub fn reread(word: &str, confidence: f32, line_hangul: f32, korean_first: bool) -> Option<Reread> {
     if is_option_like(word) {
         // Options are Latin; a digit or Hangul inside one, or low confidence,
         // means the wrong model read it.
@@ -69,6 +71,10 @@ pub fn reread(word: &str, confidence: f32, line_hangul: f32) -> Option<Reread> {
             || word.chars().any(|c| !c.is_ascii())
             || confidence < 0.85;
         return suspicious.then_some(Reread::AsLatin);
+    }
+    if korean_first {
+        let latin = is_latin_word(word) || word.chars().any(|c| c.is_ascii_digit());
+        return (latin && confidence < 0.9).then_some(Reread::AsLatin);
     }
     if line_hangul >= 0.5
         && is_latin_word(word)
@@ -83,12 +89,24 @@ pub fn reread(word: &str, confidence: f32, line_hangul: f32) -> Option<Reread> {
 }
 
 /// Whether a re-read replaces the first reading.
-pub fn accept(kind: Reread, first_confidence: f32, text: &str, confidence: f32) -> bool {
+pub fn accept(
+    kind: Reread,
+    first: &str,
+    first_confidence: f32,
+    text: &str,
+    confidence: f32,
+) -> bool {
     match kind {
         // Only a reading that found Hangul, and is not much less sure.
         Reread::AsKorean => text.chars().any(is_hangul) && confidence + 0.1 >= first_confidence,
         Reread::AsLatin => {
-            !text.is_empty() && !text.chars().any(is_hangul) && confidence >= first_confidence
+            // An option name is Latin: a reading without digits or Hangul wins
+            // over one with them unless it is much less sure.
+            let clean = |t: &str| !t.chars().any(|c| is_hangul(c) || c.is_ascii_digit());
+            !text.is_empty()
+                && !text.chars().any(is_hangul)
+                && (confidence >= first_confidence
+                    || (clean(text) && !clean(first) && confidence + 0.25 >= first_confidence))
         }
     }
 }
@@ -135,18 +153,19 @@ mod tests {
         // A Hangul line with a short Latin word in it.
         let line = hangul_ratio(["파일", "시스템의", "SAS", "보여"]);
         assert!(line > 0.5);
-        assert_eq!(reread("SAS", 0.9, line), Some(Reread::AsKorean));
-        assert_eq!(reread("시스템의", 0.9, line), None);
-        assert_eq!(reread("--100065", 0.9, line), Some(Reread::AsLatin));
-        assert_eq!(reread("--inodes", 0.95, line), None);
-        assert_eq!(reread("gzip으로", 0.9, line), None);
+        assert_eq!(reread("SAS", 0.9, line, false), Some(Reread::AsKorean));
+        assert_eq!(reread("시스템의", 0.9, line, false), None);
+        assert_eq!(reread("--100065", 0.9, line, false), Some(Reread::AsLatin));
+        assert_eq!(reread("--inodes", 0.95, line, false), None);
+        assert_eq!(reread("gzip으로", 0.9, line, false), None);
         // English lines keep their words.
         let english = hangul_ratio(["copy", "files", "and", "directories"]);
-        assert_eq!(reread("copy", 0.5, english), None);
-        assert!(accept(Reread::AsKorean, 0.8, "공간을", 0.75));
-        assert!(!accept(Reread::AsKorean, 0.8, "SAS", 0.95));
-        assert!(accept(Reread::AsLatin, 0.6, "--inodes", 0.9));
-        assert!(!accept(Reread::AsLatin, 0.9, "--inodes", 0.6));
+        assert_eq!(reread("copy", 0.5, english, false), None);
+        assert!(accept(Reread::AsKorean, "SAS", 0.8, "공간을", 0.75));
+        assert!(!accept(Reread::AsKorean, "SAS", 0.8, "SAS", 0.95));
+        assert!(accept(Reread::AsLatin, "--100065", 0.6, "--inodes", 0.9));
+        assert!(accept(Reread::AsLatin, "--100065", 0.9, "--inodes", 0.7));
+        assert!(!accept(Reread::AsLatin, "--verbos", 0.9, "--inodes", 0.6));
     }
 
     #[test]

@@ -422,7 +422,8 @@ mod tests {
             for y in top..top + h {
                 for x in 100..width - 100 {
                     if (x / 37) % 5 != 4 && x % 3 != 0 {
-                        pixels[y * width + x] = 30;
+                        // Two ink levels, as anti-aliased print has.
+                        pixels[y * width + x] = if x % 9 == 1 { 60 } else { 30 };
                     }
                 }
             }

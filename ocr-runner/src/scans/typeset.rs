@@ -394,7 +394,12 @@ mod tests {
                 Layout::TwoColumn,
                 Layout::Table,
             ] {
-                for size in [8.0, 11.0, 24.0] {
+                // As `PageSpec::new` does: 24 pt only for prose and manual pages.
+                let large = match layout {
+                    Layout::TwoColumn | Layout::Table => 16.0,
+                    _ => 24.0,
+                };
+                for size in [8.0, 11.0, large] {
                     let mut rng = Rng::new(7);
                     let page = layout_page(layout, &corpus, size, &mut rng, &mut measure);
                     assert!(page.truth.len() > 3, "{layout:?} {size}");

@@ -217,7 +217,7 @@ fn pages_with_unresolved_or_unnamed_fields_are_drawn_without_form_data() {
     );
     let safe = |path: &Path| {
         let mut file = pdfx_ocr_runner::pdf::PdfFile::open(path, None, 16).unwrap();
-        file.with_page(1, |p| pdfx_ocr_runner::pdf::forms_are_safe(p))
+        file.with_page(1, pdfx_ocr_runner::pdf::forms_are_safe)
             .unwrap()
     };
     assert!(!safe(&form));

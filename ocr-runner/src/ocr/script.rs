@@ -68,7 +68,7 @@ pub fn reread(word: &str, confidence: f32, line_hangul: f32, korean_first: bool)
         // Options are Latin; a digit or Hangul inside one, or low confidence,
         // means the wrong model read it.
         let suspicious = word.chars().any(|c| is_hangul(c) || c.is_ascii_digit())
-            || word.chars().any(|c| !c.is_ascii())
+            || !word.is_ascii()
             || confidence < 0.85;
         return suspicious.then_some(Reread::AsLatin);
     }

@@ -15,6 +15,8 @@ apt_packages=(
   libtesseract5 tesseract-ocr tesseract-ocr-eng tesseract-ocr-kor
   # tests: Korean glyphs for generated documents
   fonts-nanum
+  # tests and benchmarks: the Korean and Latin fonts of generated scans
+  fonts-nanum-extra fonts-unfonts-core fonts-liberation2 fonts-dejavu-core
   # tests: encrypting generated PDFs
   qpdf
   # fetching the pdfium wheel

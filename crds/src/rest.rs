@@ -419,6 +419,7 @@ mod tests {
                 width_px: 1,
                 height_px: 1,
                 words: vec![],
+                error: None,
             }],
             summary: Default::default(),
         };

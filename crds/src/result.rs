@@ -12,6 +12,19 @@ pub enum PageMethod {
     TextLayer,
     /// OCR of the rendered page.
     Ocr,
+    /// The page could not be read (see its `error`); the other pages were.
+    Failed,
+}
+
+/// Why a page has no text (method `failed`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct PageError {
+    /// Machine-readable: `PageTimeout` (pdfium did not finish within the page
+    /// deadline, with and without form data), `PageCrashed` (pdfium crashed on
+    /// it), `PageUnreadable` (pdfium reported an error).
+    pub reason: String,
+    /// One line, human readable.
+    pub message: String,
 }
 
 /// A recognised word with its box in rendered-page pixels (`x0, y0, x1, y1`).
@@ -40,6 +53,9 @@ pub struct PageResult {
     /// Words with boxes; OCR pages only.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub words: Vec<Word>,
+    /// Why the page failed; `failed` pages only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<PageError>,
 }
 
 /// Totals over a whole result.
@@ -49,6 +65,9 @@ pub struct Summary {
     pub pages: u32,
     pub ocr_pages: u32,
     pub text_layer_pages: u32,
+    /// Pages that could not be read (method `failed`); absent when none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failed_pages: u32,
     /// Characters (Unicode scalar values) of text, whitespace included.
     pub characters: u64,
     /// Mean of the OCR pages' confidences; absent when no page was OCR'd.
@@ -59,6 +78,10 @@ pub struct Summary {
     pub duration_ms: u64,
 }
 
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 impl Summary {
     /// Adds one page to the totals. `mean_confidence` is kept as a running mean
     /// so that a result of any length is summarised without holding its pages.
@@ -67,6 +90,7 @@ impl Summary {
         self.characters += page.text.chars().count() as u64;
         match page.method {
             PageMethod::TextLayer => self.text_layer_pages += 1,
+            PageMethod::Failed => self.failed_pages += 1,
             PageMethod::Ocr => {
                 self.ocr_pages += 1;
                 if let Some(confidence) = page.confidence {
@@ -122,6 +146,7 @@ mod tests {
             width_px: 10,
             height_px: 20,
             words: vec![],
+            error: None,
         }
     }
 
@@ -135,6 +160,26 @@ mod tests {
         let ocr = serde_json::to_value(page(2, PageMethod::Ocr, "x", Some(0.5))).unwrap();
         assert_eq!(ocr["method"], "ocr");
         assert_eq!(ocr["confidence"], 0.5);
+        let mut failed = page(3, PageMethod::Failed, "", None);
+        failed.error = Some(PageError {
+            reason: "PageTimeout".into(),
+            message: "pdfium did not finish".into(),
+        });
+        let json = serde_json::to_value(&failed).unwrap();
+        assert_eq!(json["method"], "failed");
+        assert_eq!(json["error"]["reason"], "PageTimeout");
+        let back: PageResult = serde_json::from_value(json).unwrap();
+        assert_eq!(back, failed);
+        let mut summary = Summary::default();
+        assert!(
+            serde_json::to_value(&summary)
+                .unwrap()
+                .get("failedPages")
+                .is_none()
+        );
+        summary.add_page(&failed);
+        assert_eq!((summary.pages, summary.failed_pages), (1, 1));
+        assert_eq!(serde_json::to_value(&summary).unwrap()["failedPages"], 1);
     }
 
     #[test]

@@ -18,6 +18,7 @@ use crate::ocr::OcrEngine;
 use crate::ocr::http::{HttpOcr, HttpOcrConfig};
 use crate::ocr::tesseract::{Segmentation, Tesseract, check_languages, tessdata_dir};
 use crate::pdf::PdfFile;
+use crate::pdf_process::{PdfProcess, PdfProcessConfig};
 use crate::pipeline::{self, EngineFactory, PipelineOptions};
 use crate::source::{self, SourceLocation};
 
@@ -50,6 +51,14 @@ pub struct ExtractRequest {
     pub s3: S3Config,
     /// Temporary files go here (the Job's `emptyDir`); default: the system temp dir.
     pub workdir: Option<PathBuf>,
+    /// The runner binary, to run pdfium in a child process under deadlines
+    /// (see [`crate::pdf_process`]); `None` runs pdfium in this process,
+    /// without deadlines (library use, tests).
+    pub pdf_worker: Option<PathBuf>,
+    /// Deadline of opening the document (exceeded: invalid input, exit 2).
+    pub open_timeout: Duration,
+    /// Deadline of each pdfium step of a page (exceeded twice: a failed page).
+    pub page_timeout: Duration,
 }
 
 impl ExtractRequest {
@@ -74,8 +83,17 @@ impl ExtractRequest {
             reopen_every: DEFAULT_REOPEN_EVERY,
             s3: S3Config::default(),
             workdir: None,
+            pdf_worker: None,
+            open_timeout: crate::pdf_process::client::DEFAULT_OPEN_TIMEOUT,
+            page_timeout: crate::pdf_process::client::DEFAULT_PAGE_TIMEOUT,
         }
     }
+}
+
+/// The open document: in a pdfium child process, or in this one.
+enum Opened {
+    Child(Box<PdfProcess>),
+    InProcess(Box<PdfFile>),
 }
 
 /// What a finished extraction reports.
@@ -207,9 +225,29 @@ pub async fn extract(
 
     let (password, reopen_every) = (request.password.clone(), request.reopen_every);
     let path = source_path.clone();
-    let (page_count, (sha256, bytes)) = blocking(move || {
-        let count = PdfFile::open(&path, password.as_deref(), reopen_every)?.page_count();
-        Ok((count, file_sha256(&path)?))
+    let process_config = request.pdf_worker.clone().map(|program| PdfProcessConfig {
+        program,
+        path: source_path.clone(),
+        password: request.password.clone(),
+        reopen_every,
+        open_timeout: request.open_timeout,
+        page_timeout: request.page_timeout,
+    });
+    // The child that opened the document serves the pipeline too.
+    let (opened, page_count, (sha256, bytes)) = blocking(move || {
+        let (opened, count) = match process_config {
+            Some(config) => {
+                let process = PdfProcess::open(config)?;
+                let count = process.page_count();
+                (Opened::Child(Box::new(process)), count)
+            }
+            None => {
+                let file = PdfFile::open(&path, password.as_deref(), reopen_every)?;
+                let count = file.page_count();
+                (Opened::InProcess(Box::new(file)), count)
+            }
+        };
+        Ok((opened, count, file_sha256(&path)?))
     })
     .await?;
     let selected: Vec<u32> = selection.resolve(page_count)?.iter().collect();
@@ -270,10 +308,11 @@ pub async fn extract(
             workers,
         };
         let (tx, mut rx) = tokio::sync::mpsc::channel::<PageResult>(workers * 2 + 2);
-        let (path, password) = (source_path.clone(), request.password.clone());
-        let pipeline = tokio::task::spawn_blocking(move || {
-            let mut pdf = PdfFile::open(&path, password.as_deref(), reopen_every)?;
-            pipeline::run(&mut pdf, &todo, &options, factory, tx)
+        let pipeline = tokio::task::spawn_blocking(move || match opened {
+            Opened::Child(mut process) => {
+                pipeline::run(&mut *process, &todo, &options, factory, tx)
+            }
+            Opened::InProcess(mut file) => pipeline::run(&mut *file, &todo, &options, factory, tx),
         });
         let mut consumed: Result<(), RunnerError> = Ok(());
         // A page finished within a second of the last progress write is written

@@ -13,8 +13,10 @@ pub mod limits;
 pub mod metrics;
 pub mod ocr;
 pub mod pdf;
+pub mod pdf_process;
 pub mod pipeline;
 pub mod sample;
+pub mod scans;
 pub mod source;
 
 pub use error::RunnerError;

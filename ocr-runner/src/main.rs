@@ -37,6 +37,9 @@ enum Command {
     Job(ExtractArgs),
     /// Write a synthetic PDF with known text (for trying pdfx out, tests and benchmarks).
     Sample(SampleArgs),
+    /// Internal: serve pdfium requests on stdin/stdout for a parent runner.
+    #[command(hide = true)]
+    PdfWorker,
 }
 
 /// A contract enum (`OcrMode`, `OcrEngine`) from its wire name, as the CRD spells it.
@@ -83,8 +86,8 @@ struct ExtractArgs {
     /// connection errors are retried with exponential backoff from 0.5 s).
     #[arg(long, env = "PDFX_OCR_MAX_ATTEMPTS", default_value_t = 5)]
     ocr_max_attempts: u32,
-    /// Tesseract page segmentation. Default: single-column for Korean, Japanese
-    /// and Chinese, auto otherwise (chosen by measurement; see the README).
+    /// Page segmentation. Default: layout (two-column pages read column by
+    /// column, lines in reading order; chosen by measurement, see the README).
     #[arg(long, env = "PDFX_SEGMENTATION", value_enum)]
     segmentation: Option<Segmentation>,
     /// File holding the password of an encrypted PDF (or set PDFX_PDF_PASSWORD).
@@ -96,6 +99,13 @@ struct ExtractArgs {
     /// Largest rendered page, in pixels; larger pages are downscaled.
     #[arg(long, env = "PDFX_MAX_PIXELS", default_value_t = pipeline::DEFAULT_MAX_PIXELS)]
     max_pixels: u64,
+    /// Deadline of opening the PDF, in seconds; exceeded: exit 2 (invalid input).
+    #[arg(long, env = "PDFX_OPEN_TIMEOUT_SECS", default_value_t = 60)]
+    open_timeout_secs: u64,
+    /// Deadline of each pdfium step of a page (reading, rendering), in seconds;
+    /// exceeded: retried without form data, then recorded as a failed page.
+    #[arg(long, env = "PDFX_PAGE_TIMEOUT_SECS", default_value_t = 60)]
+    page_timeout_secs: u64,
     /// Folder for temporary files (the downloaded PDF, the result being assembled).
     #[arg(long, env = "PDFX_WORKDIR")]
     workdir: Option<PathBuf>,
@@ -192,6 +202,14 @@ fn request_from(args: &ExtractArgs) -> Result<ExtractRequest, RunnerError> {
     request.min_text_chars = args.min_text_chars;
     request.max_pixels = args.max_pixels;
     request.workdir = args.workdir.clone();
+    request.open_timeout = Duration::from_secs(args.open_timeout_secs.max(1));
+    request.page_timeout = Duration::from_secs(args.page_timeout_secs.max(1));
+    request.pdf_worker = Some(std::env::current_exe().map_err(|e| {
+        RunnerError::io(
+            "finding the runner binary (it runs pdfium in a child process)",
+            e,
+        )
+    })?);
     request.s3 = S3Config::from_env().map_err(|e| RunnerError::InvalidOptions(e.to_string()))?;
     Ok(request)
 }
@@ -332,6 +350,9 @@ fn main() -> ExitCode {
         Command::Extract(args) => run_extract(args, false),
         Command::Job(args) => run_extract(args, true),
         Command::Sample(args) => run_sample(args),
+        Command::PdfWorker => {
+            ExitCode::from(u8::try_from(pdfx_ocr_runner::pdf_process::server::serve()).unwrap_or(1))
+        }
     }
 }
 

@@ -34,6 +34,8 @@ pub enum PdfError {
     NoPages,
     #[error("page {page}: {message}")]
     Page { page: u32, message: String },
+    #[error("opening the document took longer than {seconds} s (pdfium did not finish)")]
+    OpenTimeout { seconds: f32 },
     #[error("pdfium library not found: {0}")]
     LibraryMissing(String),
     #[error("pdfium: {0}")]
@@ -48,9 +50,11 @@ pub enum PdfError {
 impl PdfError {
     pub fn reason(&self) -> FailureReason {
         match self {
-            PdfError::Empty | PdfError::NotPdf | PdfError::Corrupt(_) | PdfError::Page { .. } => {
-                FailureReason::InvalidPdf
-            }
+            PdfError::Empty
+            | PdfError::NotPdf
+            | PdfError::Corrupt(_)
+            | PdfError::Page { .. }
+            | PdfError::OpenTimeout { .. } => FailureReason::InvalidPdf,
             PdfError::Encrypted => FailureReason::EncryptedPdf,
             PdfError::NoPages => FailureReason::NoPages,
             PdfError::LibraryMissing(_) | PdfError::Library(_) | PdfError::Io { .. } => {
@@ -153,6 +157,8 @@ pub struct PdfFile {
     last_page: Option<u32>,
     reopen_every: u32,
     page_count: u32,
+    /// Reused across pages by [`crate::pipeline::PageSource::render`].
+    renderer: Option<Renderer>,
 }
 
 impl PdfFile {
@@ -173,11 +179,21 @@ impl PdfFile {
             last_page: None,
             reopen_every: reopen_every.max(1),
             page_count,
+            renderer: None,
         })
     }
 
     pub fn page_count(&self) -> u32 {
         self.page_count
+    }
+
+    /// The renderer kept with this file (its scratch buffer is reused).
+    pub fn take_renderer(&mut self) -> Renderer {
+        self.renderer.take().unwrap_or_default()
+    }
+
+    pub fn put_renderer(&mut self, renderer: Renderer) {
+        self.renderer = Some(renderer);
     }
 
     /// Runs `f` on page `number` (1-based).
@@ -295,12 +311,24 @@ pub struct Renderer {
 }
 
 impl Renderer {
-    /// Renders `page` at `size` into `gray` (resized, reused across pages).
+    /// Renders `page` at `size` into `gray` (resized, reused across pages),
+    /// form data included.
     pub fn render_gray(
         &mut self,
         page: &PdfPage<'_>,
         size: RenderSize,
         gray: &mut Vec<u8>,
+    ) -> Result<GrayImageLayout, PdfiumError> {
+        self.render_gray_with_forms(page, size, gray, true)
+    }
+
+    /// As [`Self::render_gray`], drawing form data only when `forms`.
+    pub fn render_gray_with_forms(
+        &mut self,
+        page: &PdfPage<'_>,
+        size: RenderSize,
+        gray: &mut Vec<u8>,
+        forms: bool,
     ) -> Result<GrayImageLayout, PdfiumError> {
         let width = i32::try_from(size.width).map_err(|_| PdfiumError::ImageSizeOutOfBounds)?;
         let height = i32::try_from(size.height).map_err(|_| PdfiumError::ImageSizeOutOfBounds)?;
@@ -321,7 +349,7 @@ impl Renderer {
                 .set_reverse_byte_order(false)
                 .clear_before_rendering(true)
                 .set_clear_color(PdfColor::WHITE)
-                .render_form_data(true)
+                .render_form_data(forms)
                 .render_annotations(true);
             page.render_into_bitmap_with_config(&mut bitmap, &config)?;
         }
@@ -342,6 +370,24 @@ impl Renderer {
             stride,
         })
     }
+}
+
+/// Whether drawing the page's form data is safe: every widget on it belongs
+/// to a field pdfium resolves, and every field has a name. pdfium's form
+/// filler identifies fields by their full names, and a real-world form whose
+/// unnamed field was shared by two widgets sent it into an endless loop
+/// (pdfium does not resolve such widgets to a field at all). Such a page is
+/// drawn without its form data; the widgets' saved appearances are still drawn
+/// as annotations.
+pub fn forms_are_safe(page: &PdfPage<'_>) -> bool {
+    page.annotations().iter().all(|annotation| {
+        if annotation.annotation_type() != PdfPageAnnotationType::Widget {
+            return true;
+        }
+        annotation
+            .as_form_field()
+            .is_some_and(|field| field.name().is_some_and(|n| !n.is_empty()))
+    })
 }
 
 /// ITU-R BT.601 luma in integer arithmetic.

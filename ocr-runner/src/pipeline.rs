@@ -78,11 +78,117 @@ impl Stop {
     }
 }
 
+/// How the pipeline reads pages: in-process ([`PdfFile`], no deadlines) or
+/// through a pdfium child process ([`crate::pdf_process::PdfProcess`]).
+pub trait PageSource {
+    /// Decides how to read `page` and, for a usable text layer, reads it.
+    fn prepare(&mut self, page: u32, options: &PipelineOptions) -> Result<Prepared, RunnerError>;
+    /// Renders `page` at `size` to 8-bit gray into `buffer`.
+    fn render(
+        &mut self,
+        page: u32,
+        size: RenderSize,
+        buffer: &mut Vec<u8>,
+    ) -> Result<Rendered, RunnerError>;
+}
+
+/// What [`PageSource::prepare`] found.
+pub enum Prepared {
+    Text(PageResult),
+    Ocr(RenderSize),
+    /// The page could not be read; the result says why.
+    Failed(PageResult),
+}
+
+/// What [`PageSource::render`] produced.
+pub enum Rendered {
+    Image(GrayImageLayout),
+    Failed(PageResult),
+}
+
+/// In-process reading (tests, benchmarks): every pdfium call on the
+/// caller's thread, without deadlines. A page pdfium reports an error on
+/// becomes a failed page, as with [`crate::pdf_process::PdfProcess`].
+impl PageSource for PdfFile {
+    fn prepare(&mut self, page: u32, options: &PipelineOptions) -> Result<Prepared, RunnerError> {
+        let prepared = self.with_page(page, |p| {
+            prepare_page(
+                p,
+                page,
+                options.mode,
+                options.dpi,
+                options.min_text_chars,
+                options.max_pixels,
+            )
+        });
+        match prepared {
+            Ok(Ok(prepared)) => Ok(prepared),
+            Ok(Err(PdfError::Page { message, .. })) | Err(PdfError::Page { message, .. }) => Ok(
+                Prepared::Failed(failed_page(page, None, "PageUnreadable", message)),
+            ),
+            Ok(Err(e)) | Err(e) => Err(e.into()),
+        }
+    }
+
+    fn render(
+        &mut self,
+        page: u32,
+        size: RenderSize,
+        buffer: &mut Vec<u8>,
+    ) -> Result<Rendered, RunnerError> {
+        let mut renderer = self.take_renderer();
+        let rendered = self.with_page(page, |p| {
+            let forms = pdf::forms_are_safe(p);
+            renderer.render_gray_with_forms(p, size, buffer, forms)
+        });
+        self.put_renderer(renderer);
+        match rendered {
+            Ok(Ok(layout)) => Ok(Rendered::Image(layout)),
+            Ok(Err(e)) => Ok(Rendered::Failed(failed_page(
+                page,
+                Some(size),
+                "PageUnreadable",
+                format!("rendering failed: {e:?}"),
+            ))),
+            Err(PdfError::Page { message, .. }) => Ok(Rendered::Failed(failed_page(
+                page,
+                Some(size),
+                "PageUnreadable",
+                message,
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// The result of a page that could not be read.
+pub fn failed_page(
+    page: u32,
+    size: Option<RenderSize>,
+    reason: &str,
+    message: String,
+) -> PageResult {
+    tracing::error!(page, reason, %message, "page failed");
+    PageResult {
+        page,
+        method: PageMethod::Failed,
+        text: String::new(),
+        confidence: None,
+        width_px: size.map_or(0, |s| s.width),
+        height_px: size.map_or(0, |s| s.height),
+        words: Vec::new(),
+        error: Some(pdfx_crd::result::PageError {
+            reason: reason.into(),
+            message,
+        }),
+    }
+}
+
 /// Reads `pages` of `pdf` and sends each finished page to `results`, in
 /// completion order. Blocks until every page is done, an error occurs, or the
 /// receiver of `results` is dropped (then it stops early without error).
-pub fn run(
-    pdf: &mut PdfFile,
+pub fn run<S: PageSource + ?Sized>(
+    pdf: &mut S,
     pages: &[u32],
     options: &PipelineOptions,
     factory: EngineFactory,
@@ -118,16 +224,14 @@ pub fn run(
         Ok(())
     };
     let mut workers_started = false;
-    let mut renderer = pdf::Renderer::default();
 
     let render_result = (|| -> Result<(), RunnerError> {
         for &page in pages {
             if stop.stopped() || results.is_closed() {
                 break;
             }
-            let prepared = pdf.with_page(page, |p| prepare(p, page, options))??;
-            match prepared {
-                Prepared::Text(result) => {
+            match pdf.prepare(page, options)? {
+                Prepared::Text(result) | Prepared::Failed(result) => {
                     if results.blocking_send(result).is_err() {
                         break;
                     }
@@ -140,12 +244,17 @@ pub fn run(
                     let Some(mut buffer) = take_buffer(&pool_rx, &stop, &results) else {
                         break;
                     };
-                    let layout = pdf
-                        .with_page(page, |p| renderer.render_gray(p, size, &mut buffer))?
-                        .map_err(|e| PdfError::Page {
-                            page,
-                            message: format!("rendering failed: {e:?}"),
-                        })?;
+                    let layout = match pdf.render(page, size, &mut buffer)? {
+                        Rendered::Image(layout) => layout,
+                        Rendered::Failed(result) => {
+                            // The buffer goes back: no worker will return it.
+                            let _ = pool_tx.send(buffer);
+                            if results.blocking_send(result).is_err() {
+                                break;
+                            }
+                            continue;
+                        }
+                    };
                     if !send_job(
                         &work_tx,
                         OcrJob {
@@ -178,29 +287,26 @@ pub fn run(
     }
 }
 
-enum Prepared {
-    Text(PageResult),
-    Ocr(RenderSize),
-}
-
 /// Decides how to read a page and, for text-layer pages, reads it.
-fn prepare(
+pub fn prepare_page(
     page: &pdfium_render::prelude::PdfPage<'_>,
     number: u32,
-    options: &PipelineOptions,
+    mode: OcrMode,
+    dpi: u32,
+    min_text_chars: usize,
+    max_pixels: u64,
 ) -> Result<Prepared, PdfError> {
     let (width_pt, height_pt) = pdf::page_size_points(page);
-    let size = render_size(width_pt, height_pt, options.dpi, options.max_pixels);
-    let text = match options.mode {
+    let size = render_size(width_pt, height_pt, dpi, max_pixels);
+    let text = match mode {
         OcrMode::Always => String::new(),
         OcrMode::Auto | OcrMode::Never => pdf::page_text(page).map_err(|e| PdfError::Page {
             page: number,
             message: format!("reading text: {e:?}"),
         })?,
     };
-    let usable =
-        options.mode != OcrMode::Always && text_layer_is_usable(&text, options.min_text_chars);
-    Ok(match page_action(options.mode, usable) {
+    let usable = mode != OcrMode::Always && text_layer_is_usable(&text, min_text_chars);
+    Ok(match page_action(mode, usable) {
         PageAction::TextLayer => Prepared::Text(PageResult {
             page: number,
             method: PageMethod::TextLayer,
@@ -209,6 +315,7 @@ fn prepare(
             width_px: size.width,
             height_px: size.height,
             words: Vec::new(),
+            error: None,
         }),
         PageAction::Ocr => Prepared::Ocr(size),
     })
@@ -302,6 +409,7 @@ fn worker(
                     width_px: layout.width,
                     height_px: layout.height,
                     words: output.words,
+                    error: None,
                 };
                 if results.blocking_send(result).is_err() {
                     // The consumer is gone (it failed to store a page): stop the renderer too.

@@ -449,6 +449,15 @@ pub fn deflate(data: &[u8]) -> Result<Vec<u8>, SampleError> {
     encoder.finish().map_err(io("compressing a page image"))
 }
 
+/// How a page image is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImageFilter {
+    /// Rows compressed with zlib (see [`deflate`]).
+    Flate,
+    /// A baseline JPEG file, as scanners write.
+    Jpeg,
+}
+
 /// A minimal PDF writer for image-only documents: objects are written as pages
 /// arrive and the page tree and cross-reference table at the end.
 pub struct ImagePdfWriter {
@@ -517,13 +526,37 @@ impl ImagePdfWriter {
         image_height: u32,
         flate_data: &[u8],
     ) -> Result<(), SampleError> {
+        self.add_image_page(
+            width_pt,
+            height_pt,
+            image_width,
+            image_height,
+            ImageFilter::Flate,
+            flate_data,
+        )
+    }
+
+    /// A page showing a gray image stored as `data` in the `filter` encoding.
+    pub fn add_image_page(
+        &mut self,
+        width_pt: f32,
+        height_pt: f32,
+        image_width: u32,
+        image_height: u32,
+        filter: ImageFilter,
+        data: &[u8],
+    ) -> Result<(), SampleError> {
+        let filter = match filter {
+            ImageFilter::Flate => "/FlateDecode",
+            ImageFilter::Jpeg => "/DCTDecode",
+        };
         let (page, content, image) = (self.next_id(), self.next_id(), self.next_id());
         self.stream(
             image,
             &format!(
-                "/Type /XObject /Subtype /Image /Width {image_width} /Height {image_height} /ColorSpace /DeviceGray /BitsPerComponent 8 /Filter /FlateDecode"
+                "/Type /XObject /Subtype /Image /Width {image_width} /Height {image_height} /ColorSpace /DeviceGray /BitsPerComponent 8 /Filter {filter}"
             ),
-            flate_data,
+            data,
         )?;
         let draw = format!("q {width_pt:.3} 0 0 {height_pt:.3} 0 0 cm /Im0 Do Q");
         self.stream(content, "", draw.as_bytes())?;
@@ -562,6 +595,58 @@ impl ImagePdfWriter {
             .flush()
             .map_err(io(format!("writing {}", self.path.display())))
     }
+}
+
+/// Writes a PDF from numbered object bodies (object `i + 1` is `objects[i]`),
+/// with a correct cross-reference table; object 1 must be the catalog.
+pub fn write_raw_pdf(path: &Path, objects: &[Vec<u8>]) -> Result<(), SampleError> {
+    let mut out = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n".to_vec();
+    let mut offsets = Vec::with_capacity(objects.len());
+    for (i, body) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n", i + 1).as_bytes());
+        out.extend_from_slice(body);
+        out.extend_from_slice(b"\nendobj\n");
+    }
+    let xref_at = out.len();
+    let mut xref = format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1);
+    for offset in offsets {
+        xref.push_str(&format!("{offset:010} 00000 n \n"));
+    }
+    xref.push_str(&format!(
+        "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref_at}\n%%EOF\n",
+        objects.len() + 1
+    ));
+    out.extend_from_slice(xref.as_bytes());
+    std::fs::write(path, out).map_err(io(format!("writing {}", path.display())))
+}
+
+/// The shape of a real-world form that hangs pdfium's form environment: one
+/// AcroForm text field with no name (`/T`), shared by two widgets on the same
+/// page, with appearances to be generated (`/NeedAppearances`). The page also
+/// carries a line of ordinary text, so a reader that skips the form still
+/// finds `text` on it.
+pub fn write_shared_unnamed_field_pdf(path: &Path, text: &str) -> Result<(), SampleError> {
+    let escaped: String = text
+        .chars()
+        .flat_map(|c| match c {
+            '(' | ')' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect();
+    let content = format!("BT /F1 14 Tf 72 720 Td ({escaped}) Tj ET");
+    let objects: Vec<Vec<u8>> = vec![
+        b"<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [5 0 R] /NeedAppearances true /DA (/Helv 0 Tf 0 g) /DR << /Font << /Helv 8 0 R >> >> >> >>".to_vec(),
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 8 0 R >> >> /Annots [6 0 R 7 0 R] >>".to_vec(),
+        format!("<< /Length {} >>\nstream\n{content}\nendstream", content.len()).into_bytes(),
+        // The field: a value, kids, and no /T.
+        b"<< /FT /Tx /V (shared value) /Kids [6 0 R 7 0 R] /DA (/Helv 12 Tf 0 g) >>".to_vec(),
+        b"<< /Type /Annot /Subtype /Widget /Parent 5 0 R /P 3 0 R /Rect [72 600 300 624] /F 4 >>".to_vec(),
+        b"<< /Type /Annot /Subtype /Widget /Parent 5 0 R /P 3 0 R /Rect [72 500 300 524] /F 4 >>".to_vec(),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>".to_vec(),
+    ];
+    write_raw_pdf(path, &objects)
 }
 
 #[cfg(test)]

@@ -3,6 +3,8 @@
 //! one costs 0.2–2 s (Tesseract loads its models).
 
 pub mod http;
+pub mod prepare;
+pub mod script;
 pub mod tesseract;
 
 use pdfx_crd::FailureReason;

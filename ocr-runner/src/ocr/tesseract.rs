@@ -10,17 +10,24 @@ use pdfx_crd::result::Word;
 use tesseract_plumbing::TessBaseApi;
 use tesseract_plumbing::tesseract_sys::{
     TessPageSegMode, TessPageSegMode_PSM_AUTO, TessPageSegMode_PSM_SINGLE_BLOCK,
-    TessPageSegMode_PSM_SINGLE_COLUMN,
+    TessPageSegMode_PSM_SINGLE_COLUMN, TessPageSegMode_PSM_SINGLE_LINE,
 };
 
-use super::{GrayImage, OcrEngine, OcrError, OcrOutput, mean_confidence, tidy_text};
+use super::{
+    GrayImage, OcrEngine, OcrError, OcrOutput, mean_confidence, prepare, script, tidy_text,
+};
 
 /// Where Debian's `tesseract-ocr-*` packages put their models.
 pub const DEBIAN_TESSDATA: &str = "/usr/share/tesseract-ocr/5/tessdata";
 
-/// Tesseract page segmentation modes pdfx offers.
+/// Page segmentation: pdfx's own layout handling, or one of Tesseract's modes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Segmentation {
+    /// From the page's layout: a two-column page is split into its columns,
+    /// each region is read as one column of text (PSM 4), and lines standing
+    /// side by side (margin headings, option names, table cells) are put back
+    /// in reading order.
+    Layout,
     /// PSM 3: fully automatic layout analysis.
     Auto,
     /// PSM 4: a single column of text of variable sizes.
@@ -33,26 +40,18 @@ impl Segmentation {
     fn psm(self) -> TessPageSegMode {
         match self {
             Segmentation::Auto => TessPageSegMode_PSM_AUTO,
-            Segmentation::SingleColumn => TessPageSegMode_PSM_SINGLE_COLUMN,
+            Segmentation::Layout | Segmentation::SingleColumn => TessPageSegMode_PSM_SINGLE_COLUMN,
             Segmentation::SingleBlock => TessPageSegMode_PSM_SINGLE_BLOCK,
         }
     }
 
-    /// The default for a language set, chosen by measurement (see the README):
-    /// Korean needs column-wise segmentation (full layout analysis splits
-    /// Hangul lines into fragments); other scripts do best with full analysis.
-    pub fn default_for(languages: &[String]) -> Self {
-        if languages.iter().any(|l| is_cjk(l)) {
-            Segmentation::SingleColumn
-        } else {
-            Segmentation::Auto
-        }
+    /// The default, chosen by measurement on realistic scans (see the
+    /// README): [`Segmentation::Layout`] for every language. Tesseract's full
+    /// layout analysis (PSM 3) reads tables column by column and splits
+    /// Hangul lines; a single column (PSM 4) reads two-column pages across.
+    pub fn default_for(_languages: &[String]) -> Self {
+        Segmentation::Layout
     }
-}
-
-fn is_cjk(language: &str) -> bool {
-    let base = language.split('_').next().unwrap_or(language);
-    matches!(base, "kor" | "jpn" | "chi")
 }
 
 /// The tessdata folder: `$TESSDATA_PREFIX` when set, else Debian's.
@@ -75,9 +74,94 @@ pub fn check_languages(tessdata: &Path, languages: &[String]) -> Result<(), OcrE
     Ok(())
 }
 
+/// How pages are prepared and read. The defaults are what measured best on
+/// the realistic scans of `ocr-runner/benches/scans.rs` (the README lists
+/// what each step gave); every step can be turned off to measure it again.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Tuning {
+    /// Ink height of a text line, in pixels, that pages are scaled down to
+    /// (never up); `None` reads pages as rendered.
+    pub target_line_px: Option<f32>,
+    /// Measure and undo the page's skew (up to 1.5°).
+    pub deskew: bool,
+    /// Read words in the wrong script again with a single-language model.
+    pub reread: bool,
+    /// With Korean and English asked for, read pages with the Korean model
+    /// alone (it knows Latin letters too) and re-read doubtful Latin words
+    /// with the English one, instead of letting Tesseract try both models
+    /// on every word.
+    pub korean_first: bool,
+    /// Spell option dashes as hyphens and drop dust read as punctuation.
+    pub clean: bool,
+}
+
+/// Lines of 10–12 pt text rendered at 300 DPI carry ~44 px of ink; fewer
+/// (26 px: about 180 DPI) read as well or better and cost less (see the README).
+pub const TARGET_LINE_PX: f32 = 26.0;
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Self {
+            target_line_px: Some(TARGET_LINE_PX),
+            deskew: true,
+            reread: true,
+            korean_first: true,
+            clean: true,
+        }
+    }
+}
+
+impl Tuning {
+    /// Tesseract as it is: no step of pdfx's own.
+    pub fn plain() -> Self {
+        Self {
+            target_line_px: None,
+            deskew: false,
+            reread: false,
+            korean_first: false,
+            clean: false,
+        }
+    }
+}
+
+/// A single-language engine for re-reading words, created on first need.
+struct Rereader {
+    language: &'static str,
+    api: Option<TessBaseApi>,
+    /// The page number whose image the engine holds.
+    page: u64,
+}
+
 pub struct Tesseract {
     api: TessBaseApi,
     segmentation: Segmentation,
+    tuning: Tuning,
+    tessdata: PathBuf,
+    korean: Option<Rereader>,
+    latin: Option<Rereader>,
+    /// The page pass uses the Korean model alone (see [`Tuning::korean_first`]).
+    korean_first: bool,
+    /// Pages recognised so far (tells re-readers when the image changed).
+    pages: u64,
+    /// The page as Tesseract reads it (scaled, deskewed), packed rows.
+    work: Vec<u8>,
+    spare: Vec<u8>,
+}
+
+fn new_api(tessdata: &Path, joined: &str) -> Result<TessBaseApi, OcrError> {
+    let init = || OcrError::Init {
+        languages: joined.to_owned(),
+    };
+    let datapath = CString::new(tessdata.as_os_str().as_encoded_bytes()).map_err(|_| init())?;
+    let language = CString::new(joined).map_err(|_| init())?;
+    let mut api = TessBaseApi::create();
+    api.init_2(Some(&datapath), Some(&language))
+        .map_err(|_| init())?;
+    // Keeps the spaces Tesseract sees between words; Korean and tables rely on them.
+    let name = CString::new("preserve_interword_spaces").map_err(|_| init())?;
+    let value = CString::new("1").map_err(|_| init())?;
+    api.set_variable(&name, &value).map_err(|_| init())?;
+    Ok(api)
 }
 
 impl Tesseract {
@@ -86,66 +170,438 @@ impl Tesseract {
         languages: &[String],
         segmentation: Segmentation,
     ) -> Result<Self, OcrError> {
+        Self::with_tuning(tessdata, languages, segmentation, Tuning::default())
+    }
+
+    pub fn with_tuning(
+        tessdata: &Path,
+        languages: &[String],
+        segmentation: Segmentation,
+        tuning: Tuning,
+    ) -> Result<Self, OcrError> {
         check_languages(tessdata, languages)?;
-        let joined = languages.join("+");
-        let init = || OcrError::Init {
-            languages: joined.clone(),
+        let has = |l: &str| languages.iter().any(|x| x == l);
+        // Re-reading only makes sense when both scripts were asked for.
+        let both = has("kor") && has("eng") && tuning.reread;
+        let korean_first = both && tuning.korean_first && languages.len() == 2;
+        let primary = if korean_first {
+            "kor".to_owned()
+        } else {
+            languages.join("+")
         };
-        let datapath = CString::new(tessdata.as_os_str().as_encoded_bytes()).map_err(|_| init())?;
-        let language = CString::new(joined.as_str()).map_err(|_| init())?;
-        let mut api = TessBaseApi::create();
-        api.init_2(Some(&datapath), Some(&language))
-            .map_err(|_| init())?;
-        // Keeps the spaces Tesseract sees between words; Korean and tables rely on them.
-        let name = CString::new("preserve_interword_spaces").map_err(|_| init())?;
-        let value = CString::new("1").map_err(|_| init())?;
-        api.set_variable(&name, &value).map_err(|_| init())?;
-        Ok(Self { api, segmentation })
+        let api = new_api(tessdata, &primary)?;
+        let rereader = |language| Rereader {
+            language,
+            api: None,
+            page: 0,
+        };
+        Ok(Self {
+            api,
+            segmentation,
+            tuning,
+            tessdata: tessdata.to_owned(),
+            korean: (both && !korean_first).then(|| rereader("kor")),
+            latin: both.then(|| rereader("eng")),
+            korean_first,
+            pages: 0,
+            work: Vec::new(),
+            spare: Vec::new(),
+        })
+    }
+}
+
+/// One word of a recognised line.
+#[derive(Clone, Debug)]
+struct LineWord {
+    text: String,
+    bbox: [u32; 4],
+    confidence: f32,
+}
+
+/// A word with its box in the rendered page's pixels.
+fn scaled_word(word: LineWord, scale: f32, image: &GrayImage<'_>) -> Word {
+    let mut bbox = word.bbox;
+    if scale < 1.0 {
+        for (i, v) in bbox.iter_mut().enumerate() {
+            let limit = if i % 2 == 0 {
+                image.width
+            } else {
+                image.height
+            };
+            *v = ((*v as f32 / scale).round() as u32).min(limit);
+        }
+    }
+    Word {
+        text: word.text,
+        bbox,
+        confidence: word.confidence,
+    }
+}
+
+/// A line of Tesseract's text with the words that were read again (or
+/// dropped as specks, when `clean`) replaced in place: each word is found
+/// from where the previous one ended, so repeated words stay in order.
+fn apply_changes(line: &str, before: &[LineWord], after: &[LineWord], clean: bool) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    for old in before {
+        let Some(at) = rest.find(old.text.as_str()) else {
+            continue;
+        };
+        out.push_str(&rest[..at]);
+        // The word at the same place after re-reading (specks are gone from `after` only later).
+        let new = after
+            .iter()
+            .find(|w| w.bbox == old.bbox)
+            .map_or(old.text.as_str(), |w| w.text.as_str());
+        if !(clean && script::is_speck(&old.text, old.confidence)) {
+            out.push_str(new);
+        }
+        rest = &rest[at + old.text.len()..];
+    }
+    out.push_str(rest);
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Puts a region's lines in reading order: top to bottom, and lines that
+/// stand side by side on the same row (a heading in the margin beside an
+/// indented paragraph, an option name beside its description, the cells of a
+/// table row), which Tesseract reports as separate blocks, joined left to
+/// right. Within one region the text is a single column, so this is the order
+/// a reader follows.
+fn reading_order<T>(lines: Vec<(T, Vec<LineWord>)>) -> Vec<Vec<(T, Vec<LineWord>)>> {
+    type Boxed<T> = ([u32; 4], (T, Vec<LineWord>));
+    let mut boxed: Vec<Boxed<T>> = lines
+        .into_iter()
+        .filter(|(_, l)| !l.is_empty())
+        .map(|entry| {
+            let b = entry.1.iter().fold([u32::MAX, u32::MAX, 0, 0], |b, w| {
+                [
+                    b[0].min(w.bbox[0]),
+                    b[1].min(w.bbox[1]),
+                    b[2].max(w.bbox[2]),
+                    b[3].max(w.bbox[3]),
+                ]
+            });
+            (b, entry)
+        })
+        .collect();
+    // Stable: lines Tesseract put in order stay so when their centres tie.
+    boxed.sort_by_key(|(b, _)| b[1] + b[3]);
+    let mut rows: Vec<([u32; 4], Vec<Boxed<T>>)> = Vec::new();
+    for (b, entry) in boxed {
+        if let Some((rb, row)) = rows.last_mut() {
+            let overlap = rb[3].min(b[3]).saturating_sub(rb[1].max(b[1]));
+            let smaller = (rb[3] - rb[1]).min(b[3] - b[1]).max(1);
+            let apart = row.iter().all(|(ob, _)| ob[2] <= b[0] || b[2] <= ob[0]);
+            if apart && overlap * 2 >= smaller {
+                *rb = [
+                    rb[0].min(b[0]),
+                    rb[1].min(b[1]),
+                    rb[2].max(b[2]),
+                    rb[3].max(b[3]),
+                ];
+                row.push((b, entry));
+                continue;
+            }
+        }
+        rows.push((b, vec![(b, entry)]));
+    }
+    rows.into_iter()
+        .map(|(_, mut row)| {
+            row.sort_by_key(|(b, _)| b[0]);
+            row.into_iter().map(|(_, e)| e).collect()
+        })
+        .collect()
+}
+
+/// Words grouped by line from Tesseract's TSV, in reading order.
+fn tsv_lines(tsv: &str) -> Vec<Vec<LineWord>> {
+    let mut lines: Vec<Vec<LineWord>> = Vec::new();
+    let mut key = None;
+    for row in tsv.lines() {
+        let cols: Vec<&str> = row.splitn(12, '\t').collect();
+        if cols.len() < 12 || cols[0] != "5" {
+            continue;
+        }
+        let Some(word) = parse_tsv_word(&cols) else {
+            continue;
+        };
+        let this = (cols[2], cols[3], cols[4]);
+        if key != Some(this) || lines.is_empty() {
+            lines.push(Vec::new());
+            key = Some(this);
+        }
+        if let Some(line) = lines.last_mut() {
+            line.push(LineWord {
+                text: word.text,
+                bbox: word.bbox,
+                confidence: word.confidence,
+            });
+        }
+    }
+    lines
+}
+
+impl Tesseract {
+    /// Recognises `rect` of the image set on `api` as one line; (text, confidence).
+    fn read_box(api: &mut TessBaseApi, rect: [u32; 4]) -> Option<(String, f32)> {
+        let [x0, y0, x1, y1] = rect.map(|v| i32::try_from(v).unwrap_or(i32::MAX));
+        api.set_rectangle(x0, y0, (x1 - x0).max(1), (y1 - y0).max(1));
+        api.set_page_seg_mode(TessPageSegMode_PSM_SINGLE_LINE);
+        api.recognize().ok()?;
+        let tsv = api
+            .get_tsv_text(0)
+            .ok()?
+            .as_ref()
+            .to_string_lossy()
+            .into_owned();
+        let words = parse_tsv_words(&tsv);
+        if words.is_empty() {
+            return None;
+        }
+        let text = words
+            .iter()
+            .map(|w| w.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        Some((text, mean_confidence(&words).unwrap_or(0.0)))
+    }
+
+    fn reread_words(&mut self, lines: &mut [Vec<LineWord>], width: i32, height: i32, dpi: i32) {
+        let page = self.pages;
+        for line in lines.iter_mut() {
+            let ratio = script::hangul_ratio(line.iter().map(|w| w.text.as_str()));
+            for word in line.iter_mut() {
+                let Some(kind) =
+                    script::reread(&word.text, word.confidence, ratio, self.korean_first)
+                else {
+                    continue;
+                };
+                let slot = match kind {
+                    script::Reread::AsKorean => self.korean.as_mut(),
+                    script::Reread::AsLatin => self.latin.as_mut(),
+                };
+                let Some(reader) = slot else {
+                    continue;
+                };
+                if reader.api.is_none() {
+                    match new_api(&self.tessdata, reader.language) {
+                        Ok(api) => reader.api = Some(api),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "no engine to re-read words with");
+                            continue;
+                        }
+                    }
+                }
+                let Some(api) = reader.api.as_mut() else {
+                    continue;
+                };
+                if reader.page != page {
+                    if api.set_image(&self.work, width, height, 1, width).is_err() {
+                        continue;
+                    }
+                    api.set_source_resolution(dpi);
+                    reader.page = page;
+                }
+                let [x0, y0, x1, y1] = word.bbox;
+                let pad = ((y1 - y0) / 4).max(2);
+                let rect = [
+                    x0.saturating_sub(pad),
+                    y0.saturating_sub(pad),
+                    (x1 + pad).min(width as u32),
+                    (y1 + pad).min(height as u32),
+                ];
+                if let Some((text, confidence)) = Self::read_box(api, rect)
+                    && script::accept(kind, &word.text, word.confidence, &text, confidence)
+                {
+                    word.text = text;
+                    word.confidence = confidence;
+                }
+            }
+        }
     }
 }
 
 impl OcrEngine for Tesseract {
     fn recognize(&mut self, image: &GrayImage<'_>) -> Result<OcrOutput, OcrError> {
-        let dims = |v: u32| {
-            i32::try_from(v)
-                .map_err(|_| OcrError::Recognize(format!("image dimension {v} too large")))
-        };
-        let (width, height, stride) =
-            (dims(image.width)?, dims(image.height)?, dims(image.stride)?);
-        if (stride as usize)
-            .checked_mul(height as usize)
-            .is_none_or(|n| n > image.pixels.len())
-        {
+        let (w, h, stride) = (
+            image.width as usize,
+            image.height as usize,
+            image.stride as usize,
+        );
+        if stride.checked_mul(h).is_none_or(|n| n > image.pixels.len()) || stride < w {
             return Err(OcrError::Recognize(
                 "image buffer smaller than its dimensions".into(),
             ));
         }
-        self.api.set_page_seg_mode(self.segmentation.psm());
+        self.pages += 1;
+        let line_px = prepare::line_height(image.pixels, w, h, stride);
+        let scale = match self.tuning.target_line_px {
+            Some(target) => prepare::scale_for(line_px, target, 0.25),
+            None => 1.0,
+        };
+        let scale = if scale < 0.97 { scale } else { 1.0 };
+        let (w, h) = if scale < 1.0 {
+            prepare::downscale(image.pixels, w, h, stride, scale, &mut self.work)
+        } else {
+            self.work.clear();
+            for row in image.pixels.chunks(stride).take(h) {
+                self.work.extend_from_slice(&row[..w]);
+            }
+            (w, h)
+        };
+        let threshold = prepare::threshold(&prepare::Gray {
+            pixels: &self.work,
+            width: w,
+            height: h,
+        });
+        if self.tuning.deskew {
+            let gray = prepare::Gray {
+                pixels: &self.work,
+                width: w,
+                height: h,
+            };
+            let angle = prepare::skew_angle(&gray, threshold, 1.5);
+            if angle.abs() >= 0.1 {
+                prepare::deskew(&gray, angle, &mut self.spare);
+                std::mem::swap(&mut self.work, &mut self.spare);
+            }
+        }
+        let layout = self.segmentation == Segmentation::Layout;
+        let regions = if layout {
+            let gray = prepare::Gray {
+                pixels: &self.work,
+                width: w,
+                height: h,
+            };
+            prepare::regions(&gray, threshold, line_px.unwrap_or(40.0) * scale)
+        } else {
+            Vec::new()
+        };
+        tracing::debug!(
+            line_px = ?line_px,
+            scale,
+            regions = regions.len(),
+            width = w,
+            height = h,
+            "page prepared"
+        );
+        let dims = |v: usize| {
+            i32::try_from(v)
+                .map_err(|_| OcrError::Recognize(format!("image dimension {v} too large")))
+        };
+        let (wi, hi) = (dims(w)?, dims(h)?);
+        let dpi = (image.dpi * scale).round().max(1.0) as i32;
         self.api
-            .set_image(image.pixels, width, height, 1, stride)
+            .set_image(&self.work, wi, hi, 1, wi)
             .map_err(|e| OcrError::Recognize(format!("{e:?}")))?;
-        self.api
-            .set_source_resolution(image.dpi.round().max(1.0) as i32);
-        self.api
-            .recognize()
-            .map_err(|_| OcrError::Recognize("Tesseract could not recognise the page".into()))?;
-        let text = self
-            .api
-            .get_utf8_text()
-            .map_err(|_| OcrError::Recognize("no text from Tesseract".into()))?
-            .as_ref()
-            .to_string_lossy()
-            .into_owned();
-        let tsv = self
-            .api
-            .get_tsv_text(0)
-            .map_err(|_| OcrError::Recognize("no TSV from Tesseract".into()))?
-            .as_ref()
-            .to_string_lossy()
-            .into_owned();
-        let words = parse_tsv_words(&tsv);
+        self.api.set_source_resolution(dpi);
+        // Per region: Tesseract's text (its spacing decisions, which TSV
+        // lacks: Korean words come as separate syllable groups there) and its
+        // words by line, so that a word read again can be put back in place.
+        let mut regions_read: Vec<(String, Vec<Vec<LineWord>>)> = Vec::new();
+        let passes: Vec<Option<prepare::Region>> = if regions.len() > 1 {
+            regions.into_iter().map(Some).collect()
+        } else {
+            vec![None]
+        };
+        for region in passes {
+            if let Some(r) = region {
+                self.api.set_rectangle(
+                    dims(r.left)?,
+                    dims(r.top)?,
+                    dims(r.width)?,
+                    dims(r.height)?,
+                );
+            }
+            self.api.set_page_seg_mode(self.segmentation.psm());
+            self.api.recognize().map_err(|_| {
+                OcrError::Recognize("Tesseract could not recognise the page".into())
+            })?;
+            let text = self
+                .api
+                .get_utf8_text()
+                .map_err(|_| OcrError::Recognize("no text from Tesseract".into()))?
+                .as_ref()
+                .to_string_lossy()
+                .into_owned();
+            let tsv = self
+                .api
+                .get_tsv_text(0)
+                .map_err(|_| OcrError::Recognize("no TSV from Tesseract".into()))?
+                .as_ref()
+                .to_string_lossy()
+                .into_owned();
+            regions_read.push((text, tsv_lines(&tsv)));
+        }
+        let mut words = Vec::new();
+        let mut text_lines: Vec<String> = Vec::new();
+        for (text, mut lines) in regions_read {
+            let original = lines.clone();
+            if self.korean.is_some() || self.latin.is_some() {
+                self.reread_words(&mut lines, wi, hi, dpi);
+            }
+            let text_only: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+            // Tesseract's text carries its word spacing (TSV does not: a Korean
+            // word comes as several syllable groups there); its lines match
+            // the TSV's one for one, which is what allows fixing words and
+            // reordering lines. If they do not match, its text stands as is.
+            if text_only.len() != lines.len() {
+                tracing::debug!(
+                    text_lines = text_only.len(),
+                    tsv_lines = lines.len(),
+                    "lines do not match; text kept as Tesseract gave it"
+                );
+                text_lines.extend(text_only.iter().map(|l| (*l).to_owned()));
+                words.extend(
+                    original
+                        .into_iter()
+                        .flatten()
+                        .map(|w| scaled_word(w, scale, image)),
+                );
+                continue;
+            }
+            let mut entries: Vec<(String, Vec<LineWord>)> = Vec::with_capacity(lines.len());
+            for ((line_text, before), mut after) in text_only.iter().zip(&original).zip(lines) {
+                let mut line = apply_changes(line_text, before, &after, self.tuning.clean);
+                if self.tuning.clean {
+                    after.retain(|w| !script::is_speck(&w.text, w.confidence));
+                    line = line
+                        .split(' ')
+                        .map(script::normalize_option)
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    for word in &mut after {
+                        word.text = script::normalize_option(&word.text);
+                    }
+                }
+                entries.push((line, after));
+            }
+            let rows = if layout {
+                reading_order(entries)
+            } else {
+                entries.into_iter().map(|e| vec![e]).collect()
+            };
+            for row in rows {
+                let line = row
+                    .iter()
+                    .map(|(t, _)| t.as_str())
+                    .filter(|t| !t.trim().is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                if !line.trim().is_empty() {
+                    text_lines.push(line);
+                }
+                words.extend(
+                    row.into_iter()
+                        .flat_map(|(_, w)| w)
+                        .map(|w| scaled_word(w, scale, image)),
+                );
+            }
+        }
         Ok(OcrOutput {
-            text: tidy_text(&text),
+            text: tidy_text(&text_lines.join("\n")),
             confidence: mean_confidence(&words),
             words,
         })
@@ -161,26 +617,30 @@ pub fn parse_tsv_words(tsv: &str) -> Vec<Word> {
             if cols.len() < 12 || cols[0] != "5" {
                 return None;
             }
-            let num = |i: usize| cols[i].trim().parse::<i64>().ok();
-            let (left, top, width, height) = (num(6)?, num(7)?, num(8)?, num(9)?);
-            let confidence: f32 = cols[10].trim().parse().ok()?;
-            let text = cols[11].trim();
-            if text.is_empty() || confidence < 0.0 {
-                return None;
-            }
-            let clamp = |v: i64| u32::try_from(v.max(0)).unwrap_or(u32::MAX);
-            Some(Word {
-                text: text.to_owned(),
-                bbox: [
-                    clamp(left),
-                    clamp(top),
-                    clamp(left + width),
-                    clamp(top + height),
-                ],
-                confidence: (confidence / 100.0).clamp(0.0, 1.0),
-            })
+            parse_tsv_word(&cols)
         })
         .collect()
+}
+
+fn parse_tsv_word(cols: &[&str]) -> Option<Word> {
+    let num = |i: usize| cols[i].trim().parse::<i64>().ok();
+    let (left, top, width, height) = (num(6)?, num(7)?, num(8)?, num(9)?);
+    let confidence: f32 = cols[10].trim().parse().ok()?;
+    let text = cols[11].trim();
+    if text.is_empty() || confidence < 0.0 {
+        return None;
+    }
+    let clamp = |v: i64| u32::try_from(v.max(0)).unwrap_or(u32::MAX);
+    Some(Word {
+        text: text.to_owned(),
+        bbox: [
+            clamp(left),
+            clamp(top),
+            clamp(left + width),
+            clamp(top + height),
+        ],
+        confidence: (confidence / 100.0).clamp(0.0, 1.0),
+    })
 }
 
 #[cfg(test)]
@@ -202,16 +662,78 @@ mod tests {
         assert_eq!(words[1].text, "세계");
     }
 
+    /// Issue 14 replaced the per-script choice (PSM 4 for Korean, PSM 3 for
+    /// the rest) by pdfx's layout handling for every language.
     #[test]
-    fn korean_gets_column_segmentation() {
+    fn every_language_gets_layout_segmentation() {
         let langs = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(
             Segmentation::default_for(&langs(&["kor", "eng"])),
-            Segmentation::SingleColumn
+            Segmentation::Layout
         );
         assert_eq!(
             Segmentation::default_for(&langs(&["eng"])),
-            Segmentation::Auto
+            Segmentation::Layout
+        );
+    }
+
+    fn word(text: &str, bbox: [u32; 4]) -> LineWord {
+        LineWord {
+            text: text.into(),
+            bbox,
+            confidence: 0.9,
+        }
+    }
+
+    #[test]
+    fn lines_side_by_side_are_joined_in_reading_order() {
+        // Tesseract's block order: the margin headings first, then the body.
+        let lines = vec![
+            ("NAME", vec![word("NAME", [10, 10, 60, 30])]),
+            ("OPTIONS", vec![word("OPTIONS", [10, 100, 90, 120])]),
+            (
+                "ls - list",
+                vec![
+                    word("ls", [100, 40, 120, 60]),
+                    word("list", [130, 40, 170, 60]),
+                ],
+            ),
+            (
+                "-l long",
+                vec![
+                    word("-l", [100, 130, 120, 150]),
+                    word("long", [200, 131, 260, 151]),
+                ],
+            ),
+            ("first", vec![word("first", [100, 12, 150, 32])]),
+        ];
+        let rows: Vec<String> = reading_order(lines)
+            .into_iter()
+            .map(|row| row.iter().map(|(t, _)| *t).collect::<Vec<_>>().join(" "))
+            .collect();
+        assert_eq!(rows, ["NAME first", "ls - list", "OPTIONS", "-l long"]);
+    }
+
+    #[test]
+    fn reread_words_replace_their_first_reading_in_place() {
+        let before = vec![
+            word("파일", [0, 0, 10, 10]),
+            word("SAS", [20, 0, 40, 10]),
+            word(":", [50, 0, 52, 10]),
+        ];
+        let mut after = before.clone();
+        after[1].text = "공간을".into();
+        let mut speck = before.clone();
+        speck[2].confidence = 0.2;
+        let mut speck_after = after.clone();
+        speck_after[2].confidence = 0.2;
+        assert_eq!(
+            apply_changes("파일 SAS :", &before, &after, false),
+            "파일 공간을 :"
+        );
+        assert_eq!(
+            apply_changes("파일 SAS :", &speck, &speck_after, true),
+            "파일 공간을"
         );
     }
 

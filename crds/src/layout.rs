@@ -5,6 +5,11 @@
 
 /// Object name of a gateway upload, under the extraction's prefix.
 pub const SOURCE_PDF: &str = "source.pdf";
+/// Name prefix of a gateway upload with its own id (`source-<id>.pdf`): two
+/// racing uploads for one idempotency key never overwrite each other.
+const UPLOAD_STEM: &str = "source-";
+/// Folder under which every extraction's default prefix sits.
+pub const EXTRACTIONS_DIR: &str = "extractions/";
 /// Folder of per-page checkpoints.
 pub const PAGES_DIR: &str = "pages/";
 /// Progress written by the runner at most once a second.
@@ -19,7 +24,30 @@ pub const CHECKPOINT_JSON: &str = "checkpoint.json";
 
 /// The default output prefix of an extraction within the configured bucket.
 pub fn default_prefix(namespace: &str, name: &str) -> String {
-    format!("extractions/{namespace}/{name}/")
+    format!("{EXTRACTIONS_DIR}{namespace}/{name}/")
+}
+
+/// The namespace and name of the extraction a gateway upload belongs to, when
+/// `key` is one (`extractions/<ns>/<name>/source.pdf` or `…/source-<id>.pdf`);
+/// what the gateway's sweep of orphaned uploads looks for.
+pub fn parse_upload_key(key: &str) -> Option<(&str, &str)> {
+    let rest = key.strip_prefix(EXTRACTIONS_DIR)?;
+    let mut parts = rest.split('/');
+    let (namespace, name, file) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || namespace.is_empty() || name.is_empty() || !is_upload_name(file) {
+        return None;
+    }
+    Some((namespace, name))
+}
+
+fn is_upload_name(file: &str) -> bool {
+    file == SOURCE_PDF
+        || file
+            .strip_prefix(UPLOAD_STEM)
+            .and_then(|rest| rest.strip_suffix(".pdf"))
+            .is_some_and(|id| {
+                !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            })
 }
 
 /// A prefix that ends in exactly one `/` (or is empty: the bucket root).
@@ -75,6 +103,17 @@ impl ExtractionLayout {
         format!("{}{SOURCE_PDF}", self.prefix)
     }
 
+    /// A gateway upload with its own id; `id` is alphanumeric or `-`.
+    pub fn upload(&self, id: &str) -> String {
+        format!("{}{UPLOAD_STEM}{id}.pdf", self.prefix)
+    }
+
+    /// Whether `key` is a gateway upload directly under this prefix.
+    pub fn is_upload(&self, key: &str) -> bool {
+        key.strip_prefix(self.prefix.as_str())
+            .is_some_and(|file| !file.contains('/') && is_upload_name(file))
+    }
+
     pub fn pages_prefix(&self) -> String {
         format!("{}{PAGES_DIR}", self.prefix)
     }
@@ -122,6 +161,29 @@ mod tests {
             ExtractionLayout::for_resource("ns", "doc").prefix(),
             "extractions/ns/doc/"
         );
+    }
+
+    #[test]
+    fn uploads_are_recognised_under_their_own_prefix_only() {
+        let layout = ExtractionLayout::for_resource("team-a", "doc");
+        let upload = layout.upload("3f2a-77");
+        assert_eq!(upload, "extractions/team-a/doc/source-3f2a-77.pdf");
+        assert!(layout.is_upload(&upload));
+        assert!(layout.is_upload(&layout.source_pdf()));
+        assert_eq!(parse_upload_key(&upload), Some(("team-a", "doc")));
+        let other = ExtractionLayout::for_resource("team-a", "doc2");
+        assert!(!other.is_upload(&upload));
+        for not_upload in [
+            "extractions/team-a/doc/result.json",
+            "extractions/team-a/doc/pages/source-1.pdf",
+            "extractions/team-a/doc/source-.pdf",
+            "extractions/team-a/doc/source-a/b.pdf",
+            "mine/team-a/doc/source-1.pdf",
+            "extractions/team-a/source-1.pdf",
+        ] {
+            assert!(!layout.is_upload(not_upload), "{not_upload}");
+            assert_eq!(parse_upload_key(not_upload), None, "{not_upload}");
+        }
     }
 
     #[test]

@@ -822,7 +822,7 @@ fn still_running(pod: &Pod, now: Timestamp) -> bool {
 /// Deletes what pdfx created for the extraction: its Jobs (and their pods),
 /// its page checkpoints and result objects, and the gateway's upload. Objects
 /// a user provided are never touched: a `storage` source is deleted only when
-/// it is the gateway's `source.pdf` of this very extraction.
+/// it is a gateway upload of this very extraction.
 async fn cleanup(
     resource: Arc<PdfExtraction>,
     context: &Context,
@@ -890,11 +890,8 @@ async fn cleanup(
         delete_object(&store, &key, &mut left_behind).await?;
     }
     if let Source::Storage(object) = &resource.spec.source {
-        let upload = format!(
-            "{}source.pdf",
-            pdfx_crd::layout::default_prefix(&namespace, &resource.name_any())
-        );
-        if object.key == upload {
+        let own = ExtractionLayout::for_resource(&namespace, &resource.name_any());
+        if own.is_upload(&object.key) {
             let uri = context.config.storage.join(&object.key)?;
             let (source_store, key) = store_for(&uri, context).await?;
             delete_object(&source_store, &key, &mut left_behind).await?;

@@ -32,7 +32,8 @@ uid="$(sed -n 's/^pub const RUNNER_UID: i64 = \([0-9]*\);/\1/p' "$root/operator/
 [ -n "$uid" ] || { echo "test-images: RUNNER_UID not found in operator/src/job.rs" >&2; exit 1; }
 
 work="$(mktemp -d)"
-containers=()
+# run() executes in $(...) subshells, so the names are fixed here, not collected.
+containers=(pdfx-test-en-$$ pdfx-test-ko-$$ pdfx-test-oom-$$)
 cleanup() {
   for c in "${containers[@]}"; do docker rm -f "$c" >/dev/null 2>&1 || true; done
   rm -rf "$work"
@@ -55,7 +56,6 @@ run() {
   mkdir -p "$work/$name"
   chmod 0777 "$work/$name"
   local container="pdfx-test-$name-$$"
-  containers+=("$container")
   docker run --name "$container" \
     --read-only --tmpfs /tmp:rw,nosuid,nodev,size=256m \
     --user "$uid:$uid" --cap-drop ALL --security-opt no-new-privileges \

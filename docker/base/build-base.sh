@@ -78,7 +78,8 @@ Dir::Cache::pkgcache "";
 Dir::Cache::srcpkgcache "";
 APT
 $sudo find "$root/usr/share/doc" -mindepth 2 ! -name copyright -delete 2>/dev/null || true
-$sudo rm -rf "$root/usr/share/man/"* "$root/usr/share/info/"* \
+$sudo find "$root/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} + 2>/dev/null || true
+$sudo rm -rf "$root/usr/share/man/"* "$root/usr/share/info/"* "$root/var/cache/debconf/"*-old \
   "$root/var/lib/apt/lists/"* "$root/var/cache/apt/"*.bin "$root/var/cache/apt/archives/"*.deb \
   "$root/var/log/"*.log "$root/tmp/"*
 

@@ -151,11 +151,18 @@ class Chart(unittest.TestCase):
                     [{"apiGroups": ["pdfx.dev"], "resources": ["pdfextractions"], "verbs": ["create", "get", "list", "watch", "delete"]}],
                 )
             bindings = [b for b in of_kind(objects, "ClusterRoleBinding") if any(s["name"] == f"{RELEASE}-gateway" for s in b["subjects"])]
-            self.assertEqual(bindings, [], f"{name}: the gateway has no cluster-wide rights")
+            watch_all = VALUE_SETS[name].get("gateway", {}).get("rbac", {}).get("watchAllNamespaces", True)
+            # Cluster-wide, at most the status cache's read-only list/watch.
+            self.assertEqual([b["roleRef"]["name"] for b in bindings], [f"{RELEASE}-gateway-watch"] if watch_all else [])
+            if watch_all:
+                self.assertEqual(
+                    named(objects, "ClusterRole", f"{RELEASE}-gateway-watch")["rules"],
+                    [{"apiGroups": ["pdfx.dev"], "resources": ["pdfextractions"], "verbs": ["list", "watch"]}],
+                )
 
     def test_namespaced_scope_uses_roles_only(self) -> None:
         objects = self.rendered["namespaced"]
-        cluster_roles = of_kind(objects, "ClusterRole")
+        cluster_roles = of_kind(objects, "ClusterRole")  # the gateway's watch is off in this value set
         self.assertEqual([r["metadata"]["name"] for r in cluster_roles], [f"{RELEASE}-operator-cluster"])
         self.assertEqual(
             cluster_roles[0]["rules"],
@@ -172,6 +179,13 @@ class Chart(unittest.TestCase):
         self.assertEqual(env["PDFX_NAMESPACE"], "team-a,team-b")
         self.assertEqual(env["PDFX_STORAGE_SECRET"], f"{RELEASE}-storage")
         self.assertNotIn("PDFX_NAMESPACE", env_of(named(self.rendered["default"], "Deployment", f"{RELEASE}-operator")))
+
+    def test_auth_disabled_acts_for_the_first_tenant(self) -> None:
+        objects = render({"gateway": {"auth": {"enabled": False}}, "namespaces": ["docs", "other"]})
+        env = env_of(named(objects, "Deployment", f"{RELEASE}-gateway"))
+        self.assertEqual((env["PDFX_AUTH_DISABLED"], env["PDFX_TENANT"]), ("true", "docs"))
+        self.assertNotIn("PDFX_API_KEYS_FILE", env)
+        self.assertEqual([s for s in of_kind(objects, "Secret")], [], "no keys Secret without auth")
 
     def test_leader_election_follows_replicas(self) -> None:
         single = named(self.rendered["default"], "Deployment", f"{RELEASE}-operator")

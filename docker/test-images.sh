@@ -5,7 +5,8 @@
 # memory limit. Checks the extracted text of an English mixed sample (text
 # layer + OCR) and a Korean scan, then that a too-small limit gets the runner
 # OOM-killed and `docker inspect` says so; the operator and gateway images
-# start as the non-root user and answer --version.
+# start as the non-root user and answer --version; and the chart's helm test
+# Pod passes against a local stack (charts/tests/helm-test-pod.sh).
 #
 # Skipped, with the reason printed, only when no Docker engine is reachable.
 # Uses the workspace's binaries of PDFX_IMAGE_PROFILE (default debug: the ones
@@ -101,6 +102,10 @@ done
 docker run --rm --read-only --network none --entrypoint /bin/sh "$runner" -c \
   'test -n "$(ls -A /usr/share/doc/pdfium/LICENSES)"' \
   || fail "the runner image lacks the pdfium licence files"
+
+# The chart's `helm test` Pod, rendered by Helm, run in the runner image against
+# the real gateway, operator and emulator on this machine.
+bash "$root/charts/tests/helm-test-pod.sh"
 
 for image in "$runner" "pdfx/operator:$tag" "pdfx/gateway:$tag" debian:bookworm-slim; do
   printf 'test-images: size %-26s %s MB\n' "$image" "$(( $(docker image inspect -f '{{.Size}}' "$image") / 1000000 ))"

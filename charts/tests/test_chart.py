@@ -167,7 +167,7 @@ class Chart(unittest.TestCase):
         self.assertEqual(
             cluster_roles[0]["rules"],
             [{"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"],
-              "resourceNames": ["pdfextractions.pdfx.dev"], "verbs": ["get", "list", "watch"]}],
+              "resourceNames": ["pdfextractions.pdfx.dev"], "verbs": ["list", "watch"]}],
         )
         for ns in ("team-a", "team-b"):
             named(objects, "Role", f"{RELEASE}-operator", ns)

@@ -230,10 +230,24 @@ class Chart(unittest.TestCase):
                 ports = [p["port"] for rule in policy["egress"] for p in rule["ports"]]
                 self.assertEqual(ports[:2], [53, 53], "DNS first")
         external = named(self.rendered["external-s3"], "NetworkPolicy", f"{RELEASE}-runner", "documents")["spec"]
-        self.assertEqual(len(external["egress"]), 3, "DNS, storage and the OCR endpoint")
+        self.assertEqual(len(external["egress"]), 4, "DNS, storage, public HTTPS for url sources, the OCR endpoint")
         self.assertEqual(external["egress"][1]["to"], [{"ipBlock": {"cidr": "203.0.113.10/32"}}])
         gateway = named(self.rendered["default"], "NetworkPolicy", f"{RELEASE}-gateway")["spec"]
         self.assertEqual(gateway["ingress"], [{"ports": [{"port": 8080, "protocol": "TCP"}]}])
+
+    def test_url_sources_open_public_https_only(self) -> None:
+        def egress(values: dict) -> list[dict]:
+            return named(render(values), "NetworkPolicy", f"{RELEASE}-runner", NAMESPACE)["spec"]["egress"]
+        closed = egress({"networkPolicy": {"storage": {"to": [{"ipBlock": {"cidr": "203.0.113.10/32"}}]}}})
+        self.assertEqual(len(closed), 2, "off by default: DNS and storage only")
+        opened = egress({"networkPolicy": {"storage": {"to": [{"ipBlock": {"cidr": "203.0.113.10/32"}}]},
+                                           "urlSources": {"enabled": True, "clusterCIDRs": ["10.96.0.0/12"]}}})
+        public = opened[2]
+        self.assertEqual(public["ports"], [{"port": 443, "protocol": "TCP"}])
+        block = public["to"][0]["ipBlock"]
+        self.assertEqual(block["cidr"], "0.0.0.0/0")
+        for private in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "127.0.0.0/8", "10.96.0.0/12"):
+            self.assertIn(private, block["except"])
 
     def test_storage_secret_existing_or_created(self) -> None:
         external = self.rendered["external-s3"]

@@ -34,7 +34,10 @@ BIN = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug"
 RELEASE, RELEASE_NS, TENANT = "pdfx", "pdfx-system", "default"
 # The chart as this run uses the programs: two operator replicas (leader
 # election), the tenant namespace the gateway acts for.
-VALUES = {"namespaces": [TENANT], "operator": {"replicas": 2}}
+VALUES = {"namespaces": [TENANT], "operator": {"replicas": 2}, "gateway": {"auth": {"enabled": False}}}
+# The chart's environment of each Deployment is given to its program, except
+# what points at the cluster's storage (here a folder) and the listen address.
+NOT_PASSED = ("PDFX_STORAGE_URL", "PDFX_S3_", "PDFX_RUNNER_S3_ENDPOINT", "PDFX_STORAGE_SECRET", "PDFX_LISTEN", "POD_")
 DEADLINE = 180  # seconds; a hang guard, not a timing assertion
 
 # Grants no request of this scenario exercises, each with the code that uses it.
@@ -124,12 +127,17 @@ class RecordedRbac(unittest.TestCase):
         with helm.Chart.load(ROOT / "charts" / "pdfx") as chart:
             rendered = chart.render(VALUES, name=RELEASE, namespace=RELEASE_NS, is_install=True)
         objects = [d for path, text in rendered.items() if not path.endswith("NOTES.txt") for d in yaml.safe_load_all(text) if isinstance(d, dict) and "kind" in d]
-        operator_env = {
-            e["name"]: e.get("value")
-            for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == f"{RELEASE}-operator"
-            for e in o["spec"]["template"]["spec"]["containers"][0]["env"]
-        }
-        recorded = self.run_scenario(operator_env)
+        def chart_env(component: str) -> dict[str, str]:
+            return {
+                e["name"]: e["value"]
+                for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == f"{RELEASE}-{component}"
+                for e in o["spec"]["template"]["spec"]["containers"][0]["env"]
+                if "value" in e and not e["name"].startswith(NOT_PASSED)
+            }
+        operator_env, gateway_env = chart_env("operator"), chart_env("gateway")
+        self.assertEqual(operator_env["PDFX_LEADER_ELECTION"], "true")
+        self.assertEqual((gateway_env["PDFX_AUTH_DISABLED"], gateway_env["PDFX_TENANT"]), ("true", TENANT))
+        recorded = self.run_scenario(operator_env, gateway_env)
         for component in ("operator", "gateway"):
             rules = grants(objects, f"{RELEASE}-{component}")
             self.assertTrue(rules, f"no rules bound to {component}")
@@ -146,7 +154,7 @@ class RecordedRbac(unittest.TestCase):
             for line in distinct:
                 print(f"  {component}: {line}", file=sys.stderr)
 
-    def run_scenario(self, operator_env: dict) -> dict[str, list[Request]]:
+    def run_scenario(self, operator_env: dict, gateway_env: dict) -> dict[str, list[Request]]:
         work = Path(tempfile.mkdtemp(prefix="pdfx-rbac-"))
         processes = RUNNING
         processes.clear()
@@ -181,13 +189,13 @@ class RecordedRbac(unittest.TestCase):
             operator_port, gateway_port = free_port(), free_port()
             store = f"file://{work / 'store'}"
             (work / "store").mkdir()
-            # The operator with the settings the chart gives it (leader election, its Lease, the runner's account).
+            # Each program with the settings the chart gives it (leader election, its Lease, the runner's account, job limits...).
             start("operator", [str(BIN / "pdfx-operator"), "--listen", f"127.0.0.1:{operator_port}", "--storage-url", store], {
                 **env, "PDFX_KUBECONFIG": kubeconfig_via(operator_proxy, "operator"), "POD_NAMESPACE": RELEASE_NS, "POD_NAME": "pdfx-operator-0",
-                **{k: operator_env[k] for k in ("PDFX_LEADER_ELECTION", "PDFX_LEASE_NAMESPACE", "PDFX_LEASE_NAME", "PDFX_RUNNER_SERVICE_ACCOUNT")},
+                **operator_env,
             })
-            start("gateway", [str(BIN / "pdfx-gateway"), "--listen", f"127.0.0.1:{gateway_port}", "--storage-url", store,
-                              "--auth-disabled", "--tenant", TENANT], {**env, "PDFX_KUBECONFIG": kubeconfig_via(gateway_proxy, "gateway")})
+            start("gateway", [str(BIN / "pdfx-gateway"), "--listen", f"127.0.0.1:{gateway_port}", "--storage-url", store],
+                  {**env, "PDFX_KUBECONFIG": kubeconfig_via(gateway_proxy, "gateway"), **gateway_env})
             gateway = f"http://127.0.0.1:{gateway_port}"
             wait_until("the operator ready", lambda: http("GET", f"http://127.0.0.1:{operator_port}/readyz")[0] == 200)
             wait_until("the gateway ready", lambda: http("GET", f"{gateway}/readyz")[0] == 200)

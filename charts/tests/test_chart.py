@@ -196,6 +196,8 @@ class Chart(unittest.TestCase):
         env = env_of(ha)
         self.assertEqual(env["PDFX_LEADER_ELECTION"], "true")
         self.assertEqual(env["PDFX_LEASE_NAMESPACE"], NAMESPACE)
+        self.assertEqual(named(self.rendered["ha-operator"], "PodDisruptionBudget", f"{RELEASE}-operator")["spec"]["minAvailable"], 1)
+        self.assertEqual([p for p in of_kind(self.rendered["default"], "PodDisruptionBudget") if p["metadata"]["name"].endswith("-operator")], [])
         lease = named(self.rendered["ha-operator"], "Role", f"{RELEASE}-operator-lease", NAMESPACE)
         self.assertIn({"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
                        "resourceNames": [env["PDFX_LEASE_NAME"]], "verbs": ["get", "patch"]}, lease["rules"])

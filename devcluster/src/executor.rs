@@ -48,6 +48,9 @@ pub struct ExecutorConfig {
     pub pass_env: Vec<String>,
     /// Disable cgroups (forces RLIMIT_AS), for tests and machines where cgroups misbehave.
     pub disable_cgroups: bool,
+    /// Have the kernel kill each pod's process when the executor's process
+    /// dies (through `setpriv --pdeathsig`, when it is installed).
+    pub die_with_executor: bool,
 }
 
 impl Default for ExecutorConfig {
@@ -70,6 +73,7 @@ impl Default for ExecutorConfig {
             .map(|s| s.to_string())
             .collect(),
             disable_cgroups: false,
+            die_with_executor: true,
         }
     }
 }
@@ -123,6 +127,8 @@ pub struct Executor {
     exits_rx: mpsc::UnboundedReceiver<Exit>,
     /// Pods this executor failed for a Job deadline (their kill is not an ordinary failure).
     deadline_killed: HashSet<String>,
+    /// `setpriv`, when pods die with the executor.
+    setpriv: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Executor {
@@ -316,34 +322,57 @@ fn pod_exit(pod: &Value) -> Option<(String, i64)> {
     ))
 }
 
-/// Evaluate `podFailurePolicy` exit-code rules: (action, rule index) of the first match.
-fn match_failure_policy(job: &Value, container: &str, code: i64) -> Option<(String, usize)> {
+/// Evaluate `podFailurePolicy` over a failed pod: (action, rule index) of the
+/// first rule that matches, in order, as the Job controller does. A rule matches
+/// on the container's exit code (`onExitCodes`, only when the container
+/// terminated) or on a pod condition (`onPodConditions`).
+fn match_failure_policy(job: &Value, pod: &Value) -> Option<(String, usize)> {
     let rules = job.pointer("/spec/podFailurePolicy/rules")?.as_array()?;
+    let exit = pod_exit(pod);
+    let action = |r: &Value| r["action"].as_str().unwrap_or("Count").to_string();
     for (i, r) in rules.iter().enumerate() {
-        let Some(on) = r.get("onExitCodes") else {
-            continue;
-        };
-        if let Some(c) = on["containerName"].as_str()
-            && c != container
-        {
-            continue;
-        }
-        let values: Vec<i64> = on["values"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_i64)
-            .collect();
-        let hit = match on["operator"].as_str() {
-            Some("In") => values.contains(&code),
-            Some("NotIn") => !values.contains(&code),
-            _ => false,
-        };
-        if hit {
-            return Some((r["action"].as_str().unwrap_or("Count").to_string(), i));
+        if let Some(on) = r.get("onExitCodes") {
+            let Some((container, code)) = &exit else {
+                continue;
+            };
+            if on["containerName"].as_str().is_some_and(|c| c != container) {
+                continue;
+            }
+            let values: Vec<i64> = on["values"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_i64)
+                .collect();
+            let hit = match on["operator"].as_str() {
+                Some("In") => values.contains(code),
+                Some("NotIn") => !values.contains(code),
+                _ => false,
+            };
+            if hit {
+                return Some((action(r), i));
+            }
+        } else if let Some(patterns) = r.get("onPodConditions").and_then(Value::as_array) {
+            let conditions = pod.pointer("/status/conditions").and_then(Value::as_array);
+            let hit = patterns.iter().any(|want| {
+                conditions.into_iter().flatten().any(|c| {
+                    c["type"] == want["type"]
+                        && c["status"] == want.get("status").cloned().unwrap_or(json!("True"))
+                })
+            });
+            if hit {
+                return Some((action(r), i));
+            }
         }
     }
     None
+}
+
+fn find_on_path(program: &str) -> Option<PathBuf> {
+    let paths = std::env::var_os("PATH")?;
+    std::env::split_paths(&paths)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
 }
 
 fn elapsed_since(ts: &str) -> Option<i64> {
@@ -406,6 +435,13 @@ impl Executor {
         let jobs = server.resource("batch", "v1", "jobs");
         let pods = server.resource("", "v1", "pods");
         let (exits_tx, exits_rx) = mpsc::unbounded_channel();
+        let setpriv = config
+            .die_with_executor
+            .then(|| find_on_path("setpriv"))
+            .flatten();
+        if config.die_with_executor && setpriv.is_none() {
+            tracing::warn!("setpriv not found: pod processes may outlive a killed executor");
+        }
         match (jobs, pods) {
             (Some(jobs), Some(pods)) => Self {
                 server,
@@ -416,6 +452,7 @@ impl Executor {
                 exits_tx,
                 exits_rx,
                 deadline_killed: HashSet::new(),
+                setpriv,
             },
             _ => unreachable!("jobs and pods are built-in resources"),
         }
@@ -424,6 +461,7 @@ impl Executor {
     /// Run until aborted.
     pub async fn run(mut self) {
         let _ = std::fs::create_dir_all(&self.config.work_dir);
+        self.fail_orphaned_pods().await;
         let mut events = self.server.0.store.subscribe();
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         loop {
@@ -440,6 +478,56 @@ impl Executor {
                 self.on_exit(exit).await;
             }
             self.reconcile().await;
+        }
+    }
+
+    /// Pods left `Running` by an executor that is gone (a restarted `pdfx up`)
+    /// have no process any more. Like a node that disappeared, they are marked
+    /// Failed with a `DisruptionTarget` condition, which the Job's
+    /// `podFailurePolicy` can ignore so the Job replaces the pod instead of
+    /// counting a failure.
+    async fn fail_orphaned_pods(&mut self) {
+        let t = now();
+        for pod in self.list(&self.pods.clone(), "") {
+            let uid = crate::api::meta_string(&pod, "uid");
+            let running = pod.pointer("/status/phase").and_then(Value::as_str) == Some("Running");
+            if !running || self.running.contains_key(&uid) {
+                continue;
+            }
+            let name = crate::api::meta_string(&pod, "name");
+            tracing::info!(pod = %name, "pod's process did not survive the executor: marking it Failed");
+            let mut conditions: Vec<Value> = pod
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            conditions.retain(|c| c["type"] != "DisruptionTarget" && c["type"] != "Ready");
+            let message = "the executor restarted while the pod ran; its process is gone";
+            let mut disruption = condition("DisruptionTarget", "DeletionByPodGC", message, &t);
+            if let Some(obj) = disruption.as_object_mut() {
+                obj.remove("lastProbeTime");
+            }
+            conditions.push(disruption);
+            conditions.push(json!({"type": "Ready", "status": "False", "reason": "PodFailed", "lastTransitionTime": t}));
+            let container = pod
+                .pointer("/spec/containers/0")
+                .cloned()
+                .unwrap_or(json!({}));
+            let started = pod
+                .pointer("/status/startTime")
+                .cloned()
+                .unwrap_or(json!(t));
+            let status = json!({
+                "phase": "Failed",
+                "reason": "NodeRestart",
+                "message": message,
+                "conditions": conditions,
+                "containerStatuses": [{"name": container["name"], "image": container["image"], "imageID": "", "ready": false,
+                    "started": false, "restartCount": 0, "state": {"terminated": {"exitCode": 137,
+                    "reason": "ContainerStatusUnknown", "message": "The container could not be located when the pod was terminated",
+                    "startedAt": started, "finishedAt": t}}}]
+            });
+            self.patch_status(&self.pods, &pod, status).await;
         }
     }
 
@@ -642,18 +730,20 @@ impl Executor {
             if self.deadline_killed.contains(puid) {
                 continue;
             }
-            let Some((container, code)) = pod_exit(p) else {
-                counted += 1;
-                continue;
-            };
-            match match_failure_policy(job, &container, code) {
+            match match_failure_policy(job, p) {
                 Some((action, idx)) if action == "FailJob" => {
                     let pname = crate::api::meta_str(p, "name").unwrap_or_default();
+                    let what = match pod_exit(p) {
+                        Some((container, code)) => {
+                            format!(
+                                "Container {container} for pod {ns}/{pname} failed with exit code {code}"
+                            )
+                        }
+                        None => format!("Pod {ns}/{pname} has a condition"),
+                    };
                     fail = Some((
                         "PodFailurePolicy".into(),
-                        format!(
-                            "Container {container} for pod {ns}/{pname} failed with exit code {code} matching FailJob rule at index {idx}"
-                        ),
+                        format!("{what} matching FailJob rule at index {idx}"),
                     ));
                 }
                 Some((action, _)) if action == "Ignore" => {}
@@ -920,29 +1010,46 @@ impl Executor {
             }
             Some(_) => Enforcement::RlimitAs,
         };
-        let mut cmd = match (&enforcement, limit) {
+        let program = argv[0].clone();
+        let mut argv: Vec<std::ffi::OsString> = match (&enforcement, limit) {
             (Enforcement::CgroupV1(d) | Enforcement::CgroupV2(d), _) => {
-                let mut c = tokio::process::Command::new("/bin/sh");
-                c.arg("-c")
-                    .arg("echo $$ > \"$0/cgroup.procs\" && exec \"$@\"")
-                    .arg(d)
-                    .args(&argv);
-                c
+                let mut a: Vec<std::ffi::OsString> = vec![
+                    "/bin/sh".into(),
+                    "-c".into(),
+                    "echo $$ > \"$0/cgroup.procs\" && exec \"$@\"".into(),
+                    d.into(),
+                ];
+                a.extend(argv.iter().map(Into::into));
+                a
             }
             (Enforcement::RlimitAs, Some(l)) => {
-                let mut c = tokio::process::Command::new("/bin/sh");
-                c.arg("-c")
-                    .arg("ulimit -v \"$0\" && exec \"$@\"")
-                    .arg((l / 1024).max(1).to_string())
-                    .args(&argv);
-                c
+                let mut a: Vec<std::ffi::OsString> = vec![
+                    "/bin/sh".into(),
+                    "-c".into(),
+                    "ulimit -v \"$0\" && exec \"$@\"".into(),
+                    (l / 1024).max(1).to_string().into(),
+                ];
+                a.extend(argv.iter().map(Into::into));
+                a
             }
-            _ => {
-                let mut c = tokio::process::Command::new(&argv[0]);
-                c.args(&argv[1..]);
-                c
-            }
+            _ => argv.iter().map(Into::into).collect(),
         };
+        // A pod's process must not outlive the executor (a kill -9 of `pdfx up`
+        // would leave runners writing to storage): the kernel sends it SIGKILL
+        // when its parent goes. setpriv sets that and execs, so no unsafe
+        // pre_exec is needed; the setting survives the exec chain.
+        if let Some(setpriv) = &self.setpriv {
+            let mut wrapped: Vec<std::ffi::OsString> = vec![
+                setpriv.into(),
+                "--pdeathsig".into(),
+                "KILL".into(),
+                "--".into(),
+            ];
+            wrapped.append(&mut argv);
+            argv = wrapped;
+        }
+        let mut cmd = tokio::process::Command::new(&argv[0]);
+        cmd.args(&argv[1..]);
         cmd.env_clear()
             .envs(env)
             .current_dir(&workdir)
@@ -965,7 +1072,7 @@ impl Executor {
             Err(e) => {
                 remove_cgroup(&enforcement).await;
                 self.patch_status(&self.pods, pod, json!({
-                    "phase": "Failed", "reason": "StartError", "message": format!("starting {:?}: {e}", argv[0]),
+                    "phase": "Failed", "reason": "StartError", "message": format!("starting {program:?}: {e}"),
                     "containerStatuses": [{"name": cname, "image": image, "imageID": "", "ready": false, "restartCount": 0, "started": false,
                         "state": {"terminated": {"exitCode": 128, "reason": "StartError", "message": e.to_string(), "startedAt": started, "finishedAt": now()}}}]
                 }))

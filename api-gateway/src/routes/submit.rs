@@ -20,6 +20,9 @@ use crate::upload::{Inspect, Rejected};
 
 /// Longest text option field read from a form.
 const MAX_FIELD_BYTES: usize = 4096;
+/// Most of a refused body read before answering (see [`drain`]).
+const DRAIN_LIMIT: usize = 1024 * 1024;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
 /// `Retry-After` of a 202: the first status poll.
 const FIRST_POLL_SECONDS: u32 = 2;
 
@@ -53,34 +56,50 @@ async fn submit_inner(
     query: QueryPairs,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let Query(pairs) = query.map_err(|e| {
-        ApiError::bad_request(
-            None,
-            format!("malformed query: {e}"),
-            format!("잘못된 쿼리: {e}"),
-        )
-    })?;
-    let mut from_query = RawOptions::default();
-    let mut filename = None;
-    for (k, v) in pairs {
-        if k == "filename" {
-            filename = extraction::clean_filename(&v);
-        } else {
-            from_query.set(&k, v);
+    // The body is not Sync: the checks below hold only the headers across awaits.
+    let headers = request.headers().clone();
+    let before = async {
+        let Query(pairs) = query.map_err(|e| {
+            ApiError::bad_request(
+                None,
+                format!("malformed query: {e}"),
+                format!("잘못된 쿼리: {e}"),
+            )
+        })?;
+        let mut from_query = RawOptions::default();
+        let mut filename = None;
+        for (k, v) in pairs {
+            if k == "filename" {
+                filename = extraction::clean_filename(&v);
+            } else {
+                from_query.set(&k, v);
+            }
         }
-    }
-    let idempotency_key = idempotency_key(request.headers())?;
-    let task_id = match &idempotency_key {
-        Some(key) => extraction::idempotent_task_id(&tenant, key),
-        None => extraction::new_task_id(),
+        let idempotency_key = idempotency_key(&headers)?;
+        let task_id = match &idempotency_key {
+            Some(key) => extraction::idempotent_task_id(&tenant, key),
+            None => extraction::new_task_id(),
+        };
+        if idempotency_key.is_some()
+            && let Some(existing) = state.cache().get(&tenant, &task_id)
+        {
+            return Ok(Err(accepted(&existing, lang)));
+        }
+        check_quota(&state, &tenant)?;
+        check_backends(&state, &tenant).await?;
+        Ok(Ok((from_query, filename, idempotency_key, task_id)))
     };
-    if idempotency_key.is_some()
-        && let Some(existing) = state.cache().get(&tenant, &task_id)
-    {
-        return Ok(accepted(&existing, lang));
-    }
-    check_quota(&state, &tenant)?;
-    check_backends(&state, &tenant).await?;
+    let (from_query, filename, idempotency_key, task_id) = match before.await {
+        Ok(Ok(go_on)) => go_on,
+        Ok(Err(repeat)) => {
+            drain(request).await;
+            return Ok(repeat);
+        }
+        Err(e) => {
+            drain(request).await;
+            return Err(e);
+        }
+    };
 
     let content_type = request
         .headers()
@@ -110,12 +129,21 @@ async fn submit_inner(
             from_multipart(&state, multipart, from_query, upload_id, key).await?
         }
         "" | "application/pdf" | "application/octet-stream" => {
-            let ocr = from_query.validate().map_err(ApiError::InvalidOption)?;
+            let ocr = match from_query.validate() {
+                Ok(ocr) => ocr,
+                Err(e) => {
+                    drain(request).await;
+                    return Err(ApiError::InvalidOption(e));
+                }
+            };
             let body = request.into_body().into_data_stream();
             let upload = store_upload(&state, body, upload_id, key, filename).await?;
             (upload, ocr)
         }
-        _ => return Err(ApiError::UnsupportedContentType(content_type)),
+        _ => {
+            drain(request).await;
+            return Err(ApiError::UnsupportedContentType(content_type));
+        }
     };
 
     // From here on the work runs to its end even if the client goes away, so
@@ -132,6 +160,23 @@ async fn submit_inner(
         .await
         .map_err(|e| ApiError::Internal(format!("the create task panicked: {e}")))??;
     Ok(accepted(&created, lang))
+}
+
+/// Reads and drops a small body the gateway refuses before storing it, so
+/// that the client, still sending, reads the answer instead of a reset
+/// connection. A larger one is cut off (the connection closes).
+async fn drain(request: Request) {
+    let mut body = request.into_body().into_data_stream();
+    let mut read = 0usize;
+    let drained = async {
+        while let Some(Ok(chunk)) = futures::StreamExt::next(&mut body).await {
+            read += chunk.len();
+            if read > DRAIN_LIMIT {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIME, drained).await;
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {

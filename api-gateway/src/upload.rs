@@ -66,10 +66,20 @@ pub struct Inspect<S> {
     seen: Arc<Mutex<Seen>>,
     verified: bool,
     done: bool,
+    /// Counts bytes as they arrive (`pdfx_gateway_upload_bytes_total`).
+    counter: Option<prometheus::IntCounter>,
 }
 
 impl<S> Inspect<S> {
     pub fn new(inner: S, limit: u64) -> (Self, Arc<Mutex<Seen>>) {
+        Self::counted(inner, limit, None)
+    }
+
+    pub fn counted(
+        inner: S,
+        limit: u64,
+        counter: Option<prometheus::IntCounter>,
+    ) -> (Self, Arc<Mutex<Seen>>) {
         let seen = Arc::new(Mutex::new(Seen::default()));
         (
             Self {
@@ -78,6 +88,7 @@ impl<S> Inspect<S> {
                 seen: seen.clone(),
                 verified: false,
                 done: false,
+                counter,
             },
             seen,
         )
@@ -125,6 +136,9 @@ where
             }
             Poll::Ready(Some(Ok(chunk))) => {
                 let limit = self.limit;
+                if let Some(counter) = &self.counter {
+                    counter.inc_by(chunk.len() as u64);
+                }
                 let verdict = {
                     let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
                     seen.bytes += chunk.len() as u64;

@@ -250,7 +250,8 @@ where
     E: std::fmt::Display,
 {
     let limit = state.config().max_upload_bytes;
-    let (stream, seen) = Inspect::new(body, limit);
+    let counter = state.metrics().upload_bytes.clone();
+    let (stream, seen) = Inspect::counted(body, limit, Some(counter));
     let full = state.storage_key(&key);
     let stored = state
         .store()
@@ -259,7 +260,6 @@ where
     let seen = seen
         .lock()
         .map_err(|_| ApiError::Internal("upload state poisoned".into()))?;
-    state.metrics().upload_bytes.inc_by(seen.bytes);
     let outcome = match &stored {
         Ok(_) => "stored",
         Err(_) if seen.rejected.is_some() => "rejected",

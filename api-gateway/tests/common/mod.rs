@@ -122,6 +122,19 @@ impl Gateway {
             ..GatewayArgs::default()
         };
         tune(&mut args);
+        if let Some((ns, name)) = args
+            .api_keys_secret
+            .as_deref()
+            .and_then(|s| s.split_once('/'))
+        {
+            let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+                Api::namespaced(client.clone(), ns);
+            let secret = serde_json::from_value(serde_json::json!({
+                "apiVersion": "v1", "kind": "Secret", "metadata": {"name": name},
+                "stringData": {"keys": format!("{}{}", key_line("team-a", KEY_A), key_line("team-b", KEY_B))}
+            }))?;
+            secrets.create(&PostParams::default(), &secret).await?;
+        }
         let config = GatewayConfig::new(args, storage_uri.clone())?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}", listener.local_addr()?);

@@ -217,7 +217,11 @@ pub fn prepare_create(b: Builtin, obj: &mut Value) {
                 "storedVersions": stored,
             });
         }
-        Builtin::Event | Builtin::CoreEvent | Builtin::Lease | Builtin::ConfigMap => {}
+        Builtin::Event
+        | Builtin::CoreEvent
+        | Builtin::Lease
+        | Builtin::ConfigMap
+        | Builtin::Node => {}
     }
 }
 
@@ -398,7 +402,11 @@ pub fn validate(b: Builtin, obj: &Value, old: Option<&Value>) -> Vec<Cause> {
                 ));
             }
         }
-        Builtin::Namespace | Builtin::Event | Builtin::CoreEvent | Builtin::Lease => {}
+        Builtin::Namespace
+        | Builtin::Event
+        | Builtin::CoreEvent
+        | Builtin::Lease
+        | Builtin::Node => {}
     }
     causes
 }

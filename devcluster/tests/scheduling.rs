@@ -179,6 +179,11 @@ async fn a_pod_larger_than_the_node_stays_pending_unschedulable() {
     );
     assert_eq!(phase(&huge), "Pending");
     assert!(scheduled(&huge).unwrap().last_transition_time.is_some());
+    assert_eq!(huge.spec.as_ref().unwrap().node_name, None, "not bound");
+    assert_eq!(
+        huge.status.as_ref().unwrap().qos_class.as_deref(),
+        Some("Burstable")
+    );
     let wide = pod_when(&client, "wide", |p| unschedulable(p).is_some()).await;
     assert!(
         unschedulable(&wide)
@@ -265,6 +270,11 @@ async fn pods_that_fit_only_one_at_a_time_run_one_after_the_other() {
     let second = pod_of(&client, "second").await.unwrap();
     let bound = scheduled(&second).unwrap();
     assert_eq!(bound.status, "True", "{bound:?}");
+    assert_eq!(
+        second.spec.unwrap().node_name.as_deref(),
+        Some(NODE_NAME),
+        "bound to the node"
+    );
 }
 
 /// An image mapped to no program: the pod is bound and waits in

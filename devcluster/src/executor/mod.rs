@@ -331,6 +331,7 @@ impl Executor {
             if misfit.is_empty() {
                 used += want;
                 bound += 1;
+                self.bind(pod).await;
                 self.start_pod(pod, want).await;
             } else {
                 self.mark_unschedulable(pod, &misfit).await;

@@ -276,6 +276,30 @@ impl Executor {
         (used, self.running.len() + self.pulling.len())
     }
 
+    /// Binds `pod` to the node (`spec.nodeName`, which the real scheduler
+    /// sets through the binding subresource).
+    pub(super) async fn bind(&self, pod: &Value) {
+        let ns = crate::api::meta_str(pod, "namespace").unwrap_or_default();
+        let name = crate::api::meta_str(pod, "name").unwrap_or_default();
+        let body =
+            serde_json::to_vec(&json!({"spec": {"nodeName": NODE_NAME}})).unwrap_or_default();
+        if let Err(e) = self
+            .server
+            .patch(
+                &self.pods,
+                ns,
+                name,
+                crate::api::PatchType::Merge,
+                &body,
+                false,
+                &WriteOpts::default(),
+            )
+            .await
+        {
+            tracing::debug!(pod = name, error = %e, "binding the pod failed");
+        }
+    }
+
     /// Records that `pod` fits nowhere (once per distinct message, as the
     /// scheduler updates the condition only when it changes).
     pub(super) async fn mark_unschedulable(&self, pod: &Value, reasons: &[&str]) {

@@ -116,6 +116,42 @@ fn validate_pod_spec(spec: &Value, path: &str, allowed_restart: &[&str], causes:
     }
 }
 
+/// The pod's QoS class, as the API server computes it: `Guaranteed` when every
+/// container limits CPU and memory and requests (when given) equal the limits,
+/// `BestEffort` when none requests or limits anything, else `Burstable`.
+fn qos_class(pod_spec: &Value) -> &'static str {
+    let containers: Vec<&Value> = ["containers", "initContainers"]
+        .iter()
+        .filter_map(|list| pod_spec.get(*list).and_then(Value::as_array))
+        .flatten()
+        .collect();
+    let set = |c: &Value, kind: &str, resource: &str| {
+        c.pointer(&format!("/resources/{kind}/{resource}"))
+            .filter(|v| !v.is_null())
+            .cloned()
+    };
+    let any = containers.iter().any(|c| {
+        ["requests", "limits"]
+            .iter()
+            .any(|k| ["cpu", "memory"].iter().any(|r| set(c, k, r).is_some()))
+    });
+    if !any {
+        return "BestEffort";
+    }
+    let guaranteed = !containers.is_empty()
+        && containers.iter().all(|c| {
+            ["cpu", "memory"].iter().all(|r| match set(c, "limits", r) {
+                Some(limit) => set(c, "requests", r).is_none_or(|req| req == limit),
+                None => false,
+            })
+        });
+    if guaranteed {
+        "Guaranteed"
+    } else {
+        "Burstable"
+    }
+}
+
 /// Defaults and status reset applied on create (after uid/name are assigned).
 pub fn prepare_create(b: Builtin, obj: &mut Value) {
     let uid = crate::api::meta_string(obj, "uid");
@@ -173,7 +209,8 @@ pub fn prepare_create(b: Builtin, obj: &mut Value) {
             }
         }
         Builtin::Pod => {
-            *obj_mut_value(obj, "status") = json!({"phase": "Pending", "qosClass": "BestEffort"});
+            let qos = qos_class(obj.get("spec").unwrap_or(&Value::Null));
+            *obj_mut_value(obj, "status") = json!({"phase": "Pending", "qosClass": qos});
             let spec = obj_mut(obj, "spec");
             default_field(spec, "restartPolicy", json!("Always"));
             if let Some(ps) = obj.get_mut("spec") {
@@ -217,7 +254,11 @@ pub fn prepare_create(b: Builtin, obj: &mut Value) {
                 "storedVersions": stored,
             });
         }
-        Builtin::Event | Builtin::CoreEvent | Builtin::Lease | Builtin::ConfigMap => {}
+        Builtin::Event
+        | Builtin::CoreEvent
+        | Builtin::Lease
+        | Builtin::ConfigMap
+        | Builtin::Node => {}
     }
 }
 
@@ -398,7 +439,11 @@ pub fn validate(b: Builtin, obj: &Value, old: Option<&Value>) -> Vec<Cause> {
                 ));
             }
         }
-        Builtin::Namespace | Builtin::Event | Builtin::CoreEvent | Builtin::Lease => {}
+        Builtin::Namespace
+        | Builtin::Event
+        | Builtin::CoreEvent
+        | Builtin::Lease
+        | Builtin::Node => {}
     }
     causes
 }
@@ -496,4 +541,35 @@ pub fn core_to_event(ev: &Value) -> Value {
         out["reportingController"] = c.clone();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qos_classes_follow_requests_and_limits() {
+        let pod = |resources: Value| json!({"containers": [{"name": "c", "resources": resources}]});
+        assert_eq!(qos_class(&pod(json!({}))), "BestEffort");
+        assert_eq!(
+            qos_class(&pod(json!({"limits": {"memory": "1Gi", "cpu": "1"}}))),
+            "Guaranteed"
+        );
+        assert_eq!(
+            qos_class(&pod(json!({"limits": {"memory": "1Gi", "cpu": "1"},
+                                  "requests": {"memory": "1Gi", "cpu": "1"}}))),
+            "Guaranteed"
+        );
+        assert_eq!(
+            qos_class(&pod(
+                json!({"limits": {"memory": "1Gi"}, "requests": {"memory": "1Gi"}})
+            )),
+            "Burstable"
+        );
+        assert_eq!(
+            qos_class(&pod(json!({"limits": {"memory": "1Gi", "cpu": "1"},
+                                  "requests": {"memory": "512Mi", "cpu": "1"}}))),
+            "Burstable"
+        );
+    }
 }

@@ -44,10 +44,31 @@ enum Cmd {
         /// image name without tag is also matched.
         #[arg(long = "image", value_name = "IMAGE=PATH")]
         images: Vec<String>,
-        /// How many pods may run at once.
+        /// How many pods may run at once (the node's allocatable pod count).
         #[arg(long, default_value_t = 2)]
         slots: usize,
+        /// Memory the node offers pods (a quantity: `8Gi`); pods are started
+        /// only while their memory requests fit. Default: this machine's.
+        #[arg(long, env = "DEVCLUSTER_NODE_MEMORY", value_parser = parse_memory)]
+        node_memory: Option<u64>,
+        /// CPU the node offers pods (a quantity: `4`, `2500m`); pods are
+        /// started only while their CPU requests fit. Default: this machine's CPUs.
+        #[arg(long, env = "DEVCLUSTER_NODE_CPU", value_parser = parse_cpu)]
+        node_cpu: Option<u64>,
     },
+}
+
+fn parse_memory(text: &str) -> Result<u64, String> {
+    pdfx_runtime::quantity::parse_bytes(text).map_err(|e| e.to_string())
+}
+
+fn parse_cpu(text: &str) -> Result<u64, String> {
+    let amount = pdfx_runtime::quantity::Amount::parse(text).map_err(|e| e.to_string())?;
+    amount
+        .ceil_scaled(3)
+        .filter(|m| !amount.is_negative() && *m > 0)
+        .and_then(|m| u64::try_from(m).ok())
+        .ok_or_else(|| format!("{text:?} is not a positive CPU quantity (e.g. 4, 2500m)"))
 }
 
 #[tokio::main]
@@ -64,6 +85,8 @@ async fn main() -> anyhow::Result<()> {
             executor,
             images,
             slots,
+            node_memory,
+            node_cpu,
         } => {
             let server = ApiServer::new(Config {
                 data_dir: Some(data_dir.clone()),
@@ -90,6 +113,8 @@ async fn main() -> anyhow::Result<()> {
             if executor {
                 let mut cfg = ExecutorConfig {
                     slots,
+                    node_memory,
+                    node_cpu_millis: node_cpu,
                     work_dir: data_dir.join("pods"),
                     ..ExecutorConfig::default()
                 };

@@ -48,6 +48,8 @@ pub enum Builtin {
     ConfigMap,
     /// apiextensions.k8s.io/v1 CustomResourceDefinition.
     Crd,
+    /// v1 Node (the executor's one node, with its capacity).
+    Node,
 }
 
 /// A printer column (`additionalPrinterColumns`).
@@ -379,7 +381,42 @@ pub fn builtins() -> Vec<ResourceInfo> {
         0,
         "",
     )];
-    vec![ns, pod, core_ev, secret, cm, job, ev, lease, crd]
+    let mut node = builtin(
+        "",
+        "v1",
+        "nodes",
+        "node",
+        "Node",
+        false,
+        &["no"],
+        true,
+        Builtin::Node,
+        ("", "nodes"),
+    );
+    node.columns = vec![
+        col(
+            "CPU",
+            "string",
+            ".status.allocatable.cpu",
+            0,
+            "Allocatable CPU",
+        ),
+        col(
+            "Memory",
+            "string",
+            ".status.allocatable.memory",
+            0,
+            "Allocatable memory",
+        ),
+        col(
+            "Pods",
+            "string",
+            ".status.allocatable.pods",
+            0,
+            "Allocatable pod count",
+        ),
+    ];
+    vec![ns, pod, core_ev, secret, cm, job, ev, lease, crd, node]
 }
 
 /// Resource infos for every served version of a CRD object (its `spec`).

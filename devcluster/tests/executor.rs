@@ -419,3 +419,92 @@ async fn ttl_after_finished_deletes_the_job_and_its_pods() {
     assert!(job_condition(&keeper, "Complete").is_some());
     assert_eq!(pods_of(&client, "keeper").await.len(), 1);
 }
+
+/// A restarted executor (a `pdfx up` killed and started again) finds the pod
+/// its predecessor ran still `Running` with no process behind it. It marks the
+/// pod Failed with a `DisruptionTarget` condition, as a real cluster does for
+/// the pods of a vanished node, and a Job whose `podFailurePolicy` ignores that
+/// condition replaces the pod without counting a failure; one that does not
+/// fails on its backoff limit.
+#[tokio::test]
+async fn a_restarted_executor_fails_orphaned_pods_as_disrupted() {
+    let server = ApiServer::in_memory();
+    let mut running = pdfx_devcluster::start(server.clone(), "127.0.0.1:0")
+        .await
+        .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let mut cfg = ExecutorConfig {
+        slots: 2,
+        work_dir: work.path().join("pods"),
+        ..Default::default()
+    };
+    cfg.images
+        .insert("pdfx-ocr-runner".into(), "/bin/sh".into());
+    let client = client_for(&running.url());
+    let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
+    let marks = work.path().display().to_string();
+    // The first run of each Job blocks; a replacement finds its mark and succeeds.
+    let script = |name: &str| {
+        format!("m={marks}/{name}; if [ -e $m ]; then exit 0; fi; touch $m; exec sleep 600")
+    };
+    let ignore = json!({"podFailurePolicy": {"rules": [
+        {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}
+    ]}});
+    let pp = PostParams::default();
+    jobs.create(
+        &pp,
+        &job("tolerant", &script("tolerant"), ignore, json!({})),
+    )
+    .await
+    .unwrap();
+    jobs.create(&pp, &job("strict", &script("strict"), json!({}), json!({})))
+        .await
+        .unwrap();
+
+    let first = tokio::spawn(Executor::new(server.clone(), cfg.clone()).run());
+    for name in ["tolerant", "strict"] {
+        eventually(|| {
+            let client = client.clone();
+            let mark = work.path().join(name);
+            async move {
+                let pods = pods_of(&client, name).await;
+                let running = pods
+                    .iter()
+                    .any(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"));
+                (running && mark.exists()).then_some(())
+            }
+        })
+        .await;
+    }
+    // The executor goes away; its processes die with it.
+    first.abort();
+    let _ = first.await;
+
+    running.attach(tokio::spawn(Executor::new(server, cfg).run()));
+    assert_eq!(wait_finished(&jobs, "tolerant").await.0, "Complete");
+    assert_eq!(
+        wait_finished(&jobs, "strict").await,
+        ("Failed".to_string(), "BackoffLimitExceeded".to_string())
+    );
+    let tolerant = pods_of(&client, "tolerant").await;
+    assert_eq!(tolerant.len(), 2, "the orphan and its replacement");
+    let orphan = tolerant
+        .iter()
+        .find(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Failed"))
+        .expect("the orphaned pod is Failed");
+    let conditions = orphan.status.clone().unwrap().conditions.unwrap();
+    let disruption = conditions
+        .iter()
+        .find(|c| c.type_ == "DisruptionTarget")
+        .expect("a DisruptionTarget condition");
+    assert_eq!(disruption.status, "True");
+    assert_eq!(disruption.reason.as_deref(), Some("DeletionByPodGC"));
+    assert_eq!(terminated(orphan).exit_code, 137);
+    let status = jobs.get("tolerant").await.unwrap().status.unwrap();
+    assert_eq!(status.succeeded, Some(1));
+    assert_eq!(
+        pods_of(&client, "strict").await.len(),
+        1,
+        "no retry past backoffLimit 0"
+    );
+}

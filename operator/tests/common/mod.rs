@@ -55,6 +55,12 @@ impl Cluster {
     /// Emulator, executor with `slots` pod slots, and a configuration whose
     /// storage is a temporary folder; the operator is not started yet.
     pub async fn new(slots: usize) -> Self {
+        Self::with_executor(slots, |_| {}).await
+    }
+
+    /// As [`Cluster::new`], with the executor's settings adjusted by
+    /// `configure` (node capacity, images) before it starts.
+    pub async fn with_executor(slots: usize, configure: impl FnOnce(&mut ExecutorConfig)) -> Self {
         let server = ApiServer::in_memory();
         let mut running = pdfx_devcluster::start(server.clone(), "127.0.0.1:0")
             .await
@@ -68,6 +74,7 @@ impl Cluster {
         executor
             .images
             .insert("pdfx-ocr-runner".into(), runner_binary());
+        configure(&mut executor);
         running.attach(tokio::spawn(Executor::new(server.clone(), executor).run()));
 
         let config = kube::Config::new(running.url().parse().unwrap());

@@ -51,7 +51,7 @@ NOT_EXERCISED = {
         ("apiextensions.k8s.io", "customresourcedefinitions", "watch"),
         # controller/mod.rs: Recorder series, when the same Event repeats.
         ("events.k8s.io", "events", "patch"),
-        # controller/mod.rs: node memory, read when a resource asks for more memory than the default.
+        # controller/mod.rs: the largest node's memory, read only after an attempt was OOM-killed.
         ("", "nodes", "list"),
     },
     "gateway": {

@@ -147,11 +147,16 @@ async fn an_ocr_outage_never_reaches_the_api_and_work_resumes_when_it_returns() 
 
     let calls = Arc::new(AtomicU32::new(0));
     let _server = serve_ocr(port, 200, calls.clone()).await;
-    for task in &tasks {
+    // The first task failed at least one attempt during the outage; the
+    // second may still have been in its first (the runner retries OCR calls
+    // within an attempt) when the server came back.
+    for (index, task) in tasks.iter().enumerate() {
         let done = up.wait_finished(task).await;
         assert_eq!(done.status, TaskState::Completed, "{done:?}");
         let attempts = attempts_of(&up, task);
-        assert!(attempts.len() >= 2, "{attempts:?}");
+        if index == 0 {
+            assert!(attempts.len() >= 2, "{attempts:?}");
+        }
         assert_backoff_respected(&attempts);
     }
     assert!(calls.load(Ordering::SeqCst) >= 2);

@@ -212,9 +212,15 @@ pub async fn run(args: UpArgs, shutdown: Shutdown) -> anyhow::Result<()> {
     };
     shutdown.trigger();
     eprintln!("pdfx: stopping");
+    // A part whose outcome was taken above is finished; awaiting its handle
+    // again would panic.
     let _ = tokio::time::timeout(Duration::from_secs(10), async {
-        let _ = operator.await;
-        let _ = gateway.await;
+        if !operator.is_finished() {
+            let _ = operator.await;
+        }
+        if !gateway.is_finished() {
+            let _ = gateway.await;
+        }
     })
     .await;
     running.shutdown();

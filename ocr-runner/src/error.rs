@@ -36,6 +36,11 @@ pub enum RunnerError {
     },
     #[error("internal error: {0}")]
     Internal(String),
+    /// The pdfium child died of a SIGKILL the runner did not send: the
+    /// kernel's OOM killer, which on cgroup v1 nodes kills the largest
+    /// process of the container, not the container.
+    #[error("{0}")]
+    WorkerKilled(String),
 }
 
 impl RunnerError {
@@ -69,6 +74,7 @@ impl RunnerError {
             RunnerError::BadCheckpoint { .. }
             | RunnerError::Io { .. }
             | RunnerError::Internal(_) => FailureReason::Transient,
+            RunnerError::WorkerKilled(_) => FailureReason::OomKilled,
         }
     }
 

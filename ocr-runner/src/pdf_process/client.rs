@@ -143,8 +143,8 @@ impl PdfProcess {
                         seconds: self.config.open_timeout.as_secs_f32(),
                     }
                     .into(),
-                    CallError::Died { killed: true, .. } => RunnerError::Internal(
-                        "the pdfium worker was killed while opening the document (out of memory?)"
+                    CallError::Died { killed: true, .. } => RunnerError::WorkerKilled(
+                        "the pdfium worker was killed while opening the document (out of memory)"
                             .into(),
                     ),
                     CallError::Died { status, .. } => {
@@ -210,8 +210,8 @@ impl PdfProcess {
                     status,
                     killed: true,
                 }) => {
-                    return Err(RunnerError::Internal(format!(
-                        "the pdfium worker was killed on page {page} ({status}; out of memory?)"
+                    return Err(RunnerError::WorkerKilled(format!(
+                        "the pdfium worker was killed on page {page} ({status}; out of memory)"
                     )));
                 }
                 Err(CallError::Timeout) => {

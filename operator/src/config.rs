@@ -13,9 +13,10 @@ use pdfx_storage::StorageUri;
 /// The operator's settings on the command line, each with its environment variable.
 #[derive(clap::Args, Clone, Debug)]
 pub struct OperatorArgs {
-    /// Namespace to watch; all namespaces when unset.
-    #[arg(long, env = "PDFX_NAMESPACE")]
-    pub namespace: Option<String>,
+    /// Namespaces to watch, comma-separated or the flag repeated; all
+    /// namespaces when unset (namespaced RBAC: Roles in exactly these).
+    #[arg(long, env = "PDFX_NAMESPACE", value_delimiter = ',')]
+    pub namespace: Vec<String>,
     /// Where `spec.source.storage` keys and default outputs live: `s3://bucket[/prefix]` or `file:///dir`
     /// (required; `pdfx up` defaults it to a folder in its data directory).
     #[arg(long, env = "PDFX_STORAGE_URL")]
@@ -107,6 +108,17 @@ pub enum ConfigError {
     Invalid { flag: &'static str, message: String },
 }
 
+/// A namespace name: an RFC 1123 label.
+fn is_dns_label(name: &str) -> bool {
+    name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+        && !name.is_empty()
+}
+
 /// Taking the Lease before acting, when more than one replica runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LeaderElectionConfig {
@@ -162,8 +174,8 @@ pub struct OperatorConfig {
     pub progress_interval: Duration,
     /// An attempt whose pod has not started within this is ended and retried.
     pub pod_start_timeout: Duration,
-    /// Namespace to watch; all when `None`.
-    pub namespace: Option<String>,
+    /// Namespaces to watch; all when empty.
+    pub namespaces: Vec<String>,
     /// Leader election, when enabled.
     pub leader_election: Option<LeaderElectionConfig>,
 }
@@ -201,7 +213,7 @@ impl OperatorConfig {
             runner_service_account: None,
             progress_interval: Duration::from_secs(2),
             pod_start_timeout: Duration::from_secs(600),
-            namespace: None,
+            namespaces: Vec::new(),
             leader_election: None,
         }
     }
@@ -290,7 +302,21 @@ impl TryFrom<OperatorArgs> for OperatorConfig {
             });
         }
         config.pod_start_timeout = args.pod_start_timeout;
-        config.namespace = args.namespace.filter(|n| !n.is_empty());
+        let mut namespaces: Vec<String> = args
+            .namespace
+            .iter()
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty())
+            .collect();
+        namespaces.sort();
+        namespaces.dedup();
+        if let Some(bad) = namespaces.iter().find(|n| !is_dns_label(n)) {
+            return Err(ConfigError::Invalid {
+                flag: "namespace",
+                message: format!("{bad:?} is not a namespace name (a DNS label)"),
+            });
+        }
+        config.namespaces = namespaces;
         if args.leader_election {
             config.leader_election = Some(LeaderElectionConfig {
                 namespace: args
@@ -339,6 +365,16 @@ mod tests {
         assert_eq!(c.storage_bucket(), Some(("pdfx-data", "base/".to_owned())));
         assert_eq!(c.leader_election.unwrap().name, "pdfx-operator");
         assert!(config(&[]).unwrap().leader_election.is_none());
+    }
+
+    #[test]
+    fn namespaces_are_a_list_comma_separated_or_repeated() {
+        assert!(config(&[]).unwrap().namespaces.is_empty());
+        let c = config(&["--namespace", "team-b,team-a", "--namespace", "team-a"]).unwrap();
+        assert_eq!(c.namespaces, ["team-a", "team-b"]);
+        let err = config(&["--namespace", "team-a,Team_B"]).unwrap_err();
+        assert!(err.to_string().contains("--namespace"), "{err}");
+        assert!(err.to_string().contains("Team_B"), "{err}");
     }
 
     #[test]

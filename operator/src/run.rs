@@ -93,7 +93,7 @@ pub async fn run(
         None => None,
     };
     tracing::info!(
-        namespace = config.namespace.as_deref().unwrap_or("<all>"),
+        namespaces = %if config.namespaces.is_empty() { "<all>".to_owned() } else { config.namespaces.join(",") },
         "operator running"
     );
     let controller = controller::run(client, config, s3, metrics, shutdown.clone());

@@ -89,25 +89,31 @@ pub struct Context {
     pub s3: S3Config,
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
-    /// The controller's cache of every PdfExtraction, for admission.
-    pub store: Store<PdfExtraction>,
+    /// The controllers' caches of every watched PdfExtraction (one per
+    /// watched namespace, or one of all namespaces), for admission.
+    pub stores: Vec<Store<PdfExtraction>>,
     /// Serialises admission decisions; holds slots granted but not yet visible in `store`.
     admissions: Mutex<HashMap<String, (u32, Instant)>>,
     /// When each running extraction's progress was last read (throttle).
     progress_reads: std::sync::Mutex<HashMap<String, Instant>>,
     /// One storage client per bucket: building one runs the credential chain.
-    stores: Mutex<HashMap<String, ObjectStore>>,
+    object_stores: Mutex<HashMap<String, ObjectStore>>,
     /// Whether each resource's spec passed [`decide::validate`], by uid. The
     /// spec is immutable, so admission never validates a queued resource twice.
     valid_specs: std::sync::Mutex<HashMap<String, bool>>,
 }
 
 impl Context {
+    /// Every watched PdfExtraction in the caches.
+    pub fn cached(&self) -> Vec<Arc<PdfExtraction>> {
+        self.stores.iter().flat_map(Store::state).collect()
+    }
+
     pub fn new(
         client: Client,
         config: OperatorConfig,
         s3: S3Config,
-        store: Store<PdfExtraction>,
+        stores: Vec<Store<PdfExtraction>>,
         metrics: Arc<Metrics>,
     ) -> Self {
         let reporter = Reporter {
@@ -120,10 +126,10 @@ impl Context {
             config,
             s3,
             metrics,
-            store,
+            stores,
             admissions: Mutex::new(HashMap::new()),
             progress_reads: std::sync::Mutex::new(HashMap::new()),
-            stores: Mutex::new(HashMap::new()),
+            object_stores: Mutex::new(HashMap::new()),
             valid_specs: std::sync::Mutex::new(HashMap::new()),
         }
     }
@@ -180,59 +186,77 @@ pub async fn run(
     metrics: Arc<Metrics>,
     shutdown: Shutdown,
 ) {
-    let namespace = config.namespace.clone();
-    let extractions: Api<PdfExtraction> = match &namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
+    // One controller per watched namespace (the API has no multi-namespace
+    // watch, and Roles grant nothing cluster-wide), or one for all; every
+    // one shares the context, so admission sees them all.
+    let scopes: Vec<Option<String>> = if config.namespaces.is_empty() {
+        vec![None]
+    } else {
+        config.namespaces.iter().cloned().map(Some).collect()
     };
-    let jobs: Api<Job> = match &namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
-    let pods: Api<Pod> = match &namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
-    let managed = format!("app.kubernetes.io/managed-by={MANAGED_BY}");
-    let controller = Controller::new(extractions, watcher::Config::default().any_semantic());
-    let context = Arc::new(Context::new(
-        client,
-        config,
-        s3,
-        controller.store(),
-        metrics.clone(),
-    ));
-    controller
-        .owns(jobs, watcher::Config::default().labels(&managed))
-        .watches(
-            pods,
-            watcher::Config::default().labels(&managed),
-            |pod: Pod| {
-                let namespace = pod.namespace();
-                pod.labels().get(job::EXTRACTION_NAME_LABEL).map(|name| {
-                    let reference = ObjectRef::new(name);
-                    match namespace {
-                        Some(ns) => reference.within(&ns),
-                        None => reference,
-                    }
-                })
-            },
-        )
-        .graceful_shutdown_on(shutdown.wait())
-        .run(reconcile, error_policy, context)
-        .for_each(|outcome| {
-            let metrics = metrics.clone();
-            async move {
-                match outcome {
-                    Ok((object, _)) => tracing::debug!(%object, "reconciled"),
-                    Err(e) => {
-                        metrics.controller_errors.inc();
-                        tracing::warn!(error = %e, "controller error");
+    let controllers: Vec<_> = scopes
+        .iter()
+        .map(|namespace| controller_for(&client, namespace.as_deref()))
+        .collect();
+    let stores = controllers.iter().map(Controller::store).collect();
+    let context = Arc::new(Context::new(client, config, s3, stores, metrics.clone()));
+    let runs = controllers.into_iter().map(|controller| {
+        let (context, metrics, shutdown) = (context.clone(), metrics.clone(), shutdown.clone());
+        controller
+            .graceful_shutdown_on(shutdown.wait())
+            .run(reconcile, error_policy, context)
+            .for_each(move |outcome| {
+                let metrics = metrics.clone();
+                async move {
+                    match outcome {
+                        Ok((object, _)) => tracing::debug!(%object, "reconciled"),
+                        Err(e) => {
+                            metrics.controller_errors.inc();
+                            tracing::warn!(error = %e, "controller error");
+                        }
                     }
                 }
-            }
-        })
-        .await;
+            })
+    });
+    futures::future::join_all(runs).await;
+}
+
+/// The controller of the PdfExtractions in `namespace` (all when `None`),
+/// owning their Jobs and watching their runner pods.
+fn controller_for(client: &Client, namespace: Option<&str>) -> Controller<PdfExtraction> {
+    fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        <K as Resource>::DynamicType: Default,
+    {
+        match namespace {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        }
+    }
+    let managed = format!("app.kubernetes.io/managed-by={MANAGED_BY}");
+    Controller::new(
+        api::<PdfExtraction>(client, namespace),
+        watcher::Config::default().any_semantic(),
+    )
+    .owns(
+        api::<Job>(client, namespace),
+        watcher::Config::default().labels(&managed),
+    )
+    .watches(
+        api::<Pod>(client, namespace),
+        watcher::Config::default().labels(&managed),
+        |pod: Pod| {
+            let namespace = pod.namespace();
+            pod.labels().get(job::EXTRACTION_NAME_LABEL).map(|name| {
+                let reference = ObjectRef::new(name);
+                match namespace {
+                    Some(ns) => reference.within(&ns),
+                    None => reference,
+                }
+            })
+        },
+    )
 }
 
 /// Counts the error by kind and retries: an expected wait (a stale status, a
@@ -441,7 +465,7 @@ async fn largest_node_memory(context: &Context) -> Option<u64> {
 async fn admit(resource: &PdfExtraction, context: &Context, now: Timestamp) -> Admission {
     let mut reserved = context.admissions.lock().await;
     let key = key_of(resource);
-    let cached = context.store.state();
+    let cached = context.cached();
     reserved.retain(|k, (attempt, at)| {
         let visible = cached.iter().any(|r| {
             &key_of(r) == k
@@ -484,7 +508,7 @@ async fn admit(resource: &PdfExtraction, context: &Context, now: Timestamp) -> A
 
 /// Queue depth and running slots, from the cache.
 fn update_gauges(context: &Context, now: Timestamp) {
-    let cached = context.store.state();
+    let cached = context.cached();
     let running = cached.iter().filter(|r| decide::holds_slot(r)).count();
     let waiting = cached
         .iter()
@@ -520,7 +544,7 @@ async fn store_for(uri: &StorageUri, context: &Context) -> Result<(ObjectStore, 
         StorageUri::S3 { bucket, .. } => format!("s3://{bucket}"),
         StorageUri::File { .. } => "file://".to_owned(),
     };
-    let mut stores = context.stores.lock().await;
+    let mut stores = context.object_stores.lock().await;
     let (store, key) = match stores.get(&cache_key) {
         Some(store) => (store.clone(), uri.key().to_owned()),
         None => {

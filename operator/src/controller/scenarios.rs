@@ -156,7 +156,7 @@ impl Scenario {
             client,
             config,
             S3Config::default(),
-            store,
+            vec![store],
             metrics,
         ));
         Self {

@@ -297,7 +297,11 @@ impl Executor {
             .await
         {
             tracing::debug!(pod = name, error = %e, "binding the pod failed");
+            return;
         }
+        let note = format!("Successfully assigned {ns}/{name} to {NODE_NAME}");
+        self.record(pod, "Normal", "Scheduled", "default-scheduler", &note)
+            .await;
     }
 
     /// Records that `pod` fits nowhere (once per distinct message, as the
@@ -315,6 +319,14 @@ impl Executor {
         }
         let name = crate::api::meta_str(pod, "name").unwrap_or_default();
         tracing::info!(pod = name, %message, "pod does not fit the node");
+        self.record(
+            pod,
+            "Warning",
+            "FailedScheduling",
+            "default-scheduler",
+            &message,
+        )
+        .await;
         self.patch_status(
             &self.pods,
             pod,

@@ -21,6 +21,8 @@ apt_packages=(
   qpdf
   # fetching the pdfium wheel
   python3 python3-pip unzip ca-certificates
+  # chart checks (a venv of PyPI tools) and the images' Debian base
+  python3-venv debootstrap
 )
 
 missing=()
@@ -46,3 +48,16 @@ if ! cargo nextest --version >/dev/null 2>&1; then
 fi
 
 "$here/fetch-pdfium.sh" "$root/.pdfium"
+
+# Chart checks: Helm v4 as a library, the Kubernetes schemas, checkov (charts/tests).
+chart_tools=(helm-python-sdk==0.2.2 kubernetes-validate==1.37.0 checkov==3.3.30)
+venv="$root/.tools/venv"
+stamp="$venv/.installed-$(echo "${chart_tools[*]}" | sha256sum | cut -c1-16)"
+if [ -f "$stamp" ] && "$venv/bin/python" -c 'import helm_python, kubernetes_validate' 2>/dev/null; then
+  echo "install-deps: chart tools present (${chart_tools[*]})"
+else
+  echo "install-deps: installing chart tools from PyPI: ${chart_tools[*]}"
+  python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet "${chart_tools[@]}"
+  touch "$stamp"
+fi

@@ -1,25 +1,20 @@
 #!/usr/bin/env bash
-# Runs pdfx on this machine with embedded defaults: no cloud, no cluster.
-#
-# The single-machine mode (`pdfx up`: API emulator, operator, gateway and local
-# Jobs together) is not built yet. Until it is, this runs the part that exists,
-# the extraction runner, on a sample PDF it generates (Korean text, half the
-# pages born-digital and half scanned) and shows what came out.
+# Runs all of pdfx on this machine with embedded defaults (no cloud, no
+# cluster): `pdfx up` starts the Kubernetes API emulator, the local executor,
+# the operator and the REST gateway in one process, keeping its state in
+# ./.pdfx. Arguments are passed to `pdfx up` (see `pdfx up --help`), e.g.
+#   scripts/up.sh --listen 0.0.0.0:8080 --slots 4
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 bash scripts/install-deps.sh
-cargo build --release --locked -p pdfx-ocr-runner
-runner="$root/target/release/pdfx-ocr-runner"
-if [ -n "${CARGO_TARGET_DIR:-}" ]; then runner="$CARGO_TARGET_DIR/release/pdfx-ocr-runner"; fi
+cargo build --release --locked -p pdfx-cli -p pdfx-ocr-runner
+bin="${CARGO_TARGET_DIR:-$root/target}/release"
 
-work="${PDFX_DEMO_DIR:-$root/.pdfx-demo}"
-mkdir -p "$work"
-"$runner" sample "$work/sample.pdf" --pages 4 --kind mixed --language korean
-"$runner" extract "$work/sample.pdf" --out "$work/out" --languages kor+eng
-echo
-echo "== $work/out/result.txt (first lines)"
-head -n 5 "$work/out/result.txt"
-echo "…"
-echo "Per-page results with word boxes and confidences: $work/out/result.json"
+# The runner loads libpdfium from here (scripts/install-deps.sh puts it there)
+# and runs Tesseract single-threaded per worker.
+export PDFIUM_LIBRARY_PATH="${PDFIUM_LIBRARY_PATH:-$root/.pdfium/lib/libpdfium.so}"
+export OMP_THREAD_LIMIT=1
+echo "pdfx: built $bin/pdfx; starting pdfx up (Ctrl-C stops it)" >&2
+exec "$bin/pdfx" up --runner "$bin/pdfx-ocr-runner" "$@"

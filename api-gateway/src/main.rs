@@ -1,14 +1,72 @@
-//! pdfx-gateway: the REST API in front of pdfx (docs/architecture.md, "The REST API").
-//!
-//! A placeholder until the gateway is built: it says so and exits non-zero,
-//! so nothing mistakes it for a working API.
+//! `pdfx-gateway`: the REST API (docs/architecture.md, "The REST API").
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
+use clap::Parser;
+use pdfx_gateway::{GatewayArgs, GatewayConfig};
+use pdfx_runtime::args::{KubeArgs, LogArgs};
+use pdfx_runtime::{Admin, Shutdown};
+use pdfx_storage::{S3Config, StorageUri};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "pdfx-gateway",
+    version,
+    about = "The pdfx REST API: uploads become PdfExtraction resources."
+)]
+struct Cli {
+    /// Address of the API and the admin endpoints (/healthz, /readyz, /metrics).
+    #[arg(long, env = "PDFX_LISTEN", default_value = "0.0.0.0:8080")]
+    listen: SocketAddr,
+    /// Where uploads go and results are read: the operator's --storage-url
+    /// (`s3://bucket[/prefix]` or `file:///dir`).
+    #[arg(long, env = "PDFX_STORAGE_URL")]
+    storage_url: String,
+    #[command(flatten)]
+    gateway: GatewayArgs,
+    #[command(flatten)]
+    kube: KubeArgs,
+    #[command(flatten)]
+    log: LogArgs,
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let storage = StorageUri::parse(&cli.storage_url).context("--storage-url")?;
+    let config = GatewayConfig::new(cli.gateway, storage).context("invalid setting")?;
+    let s3 = S3Config::from_env().context("reading PDFX_S3_* settings")?;
+    let client = cli.kube.client().await?;
+    let shutdown = Shutdown::on_signals();
+    let admin = Admin::with_process_metrics()?;
+    pdfx_gateway::run(cli.listen, client, config, s3, &admin, shutdown).await?;
+    Ok(())
+}
+
 fn main() -> ExitCode {
-    eprintln!(
-        "usage: pdfx-gateway\n\nThe REST gateway (POST /extract/pdf, GET /extract/status/{{task_id}}) is not \
-         built yet; this binary only reserves its place in the workspace."
-    );
-    ExitCode::from(2)
+    // Both kube and the S3 client use rustls; name the provider once for the process.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let cli = Cli::parse();
+    if let Err(e) = cli.log.init() {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "gateway stopped");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

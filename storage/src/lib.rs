@@ -301,6 +301,25 @@ impl Store {
         }
     }
 
+    /// Discards what writers that died mid-write left under `prefix`, and
+    /// returns how many: the local backend's temporary files of dead
+    /// processes. S3 has nothing to sweep here: a single PUT is atomic, and
+    /// a multipart upload is aborted by its writer or, if the writer was
+    /// killed, by the bucket's AbortIncompleteMultipartUpload lifecycle rule.
+    pub async fn discard_interrupted_writes(&self, prefix: &str) -> Result<usize> {
+        if prefix.is_empty() {
+            return Err(StorageError::InvalidKey {
+                key: String::new(),
+                reason: "refusing to sweep everything (empty prefix)",
+            });
+        }
+        key::validate_prefix(prefix)?;
+        match self {
+            Store::S3(_) => Ok(0),
+            Store::Local(l) => l.discard_interrupted_writes(prefix).await,
+        }
+    }
+
     /// A URL from which anyone holding it can GET the object for `ttl` (at most
     /// 7 days), or `None` on the local backend, which has no URLs to give. Does
     /// not check that the object exists. The URL points at the configured

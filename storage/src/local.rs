@@ -286,13 +286,35 @@ fn meta_of(key: &str, metadata: &std::fs::Metadata) -> ObjectMeta {
     }
 }
 
+impl LocalStore {
+    /// Removes, under `prefix` and its sub-folders, the temporary files of
+    /// writers that died mid-write; returns how many.
+    pub(crate) async fn discard_interrupted_writes(&self, prefix: &str) -> Result<usize> {
+        let mut removed = 0;
+        let mut folders = vec![self.path_of(prefix.trim_end_matches('/'))];
+        while let Some(dir) = folders.pop() {
+            removed += remove_orphaned_temp_files(&dir).await;
+            let Ok(mut entries) = fs::read_dir(&dir).await else {
+                continue;
+            };
+            while let Ok(Some(entry)) = entries.next_entry().await {
+                if entry.file_type().await.is_ok_and(|t| t.is_dir()) {
+                    folders.push(entry.path());
+                }
+            }
+        }
+        Ok(removed)
+    }
+}
+
 /// Removes the temporary files of writers that died mid-write (a SIGKILLed
 /// runner leaves `.pdfx-tmp-<pid>-…` behind, invisible to listings): those
 /// whose process no longer exists. Best effort: a cleanup that deletes an
 /// extraction's objects should not leave that debris in the folder.
-async fn remove_orphaned_temp_files(dir: &Path) {
+async fn remove_orphaned_temp_files(dir: &Path) -> usize {
+    let mut removed = 0;
     let Ok(mut entries) = fs::read_dir(dir).await else {
-        return;
+        return removed;
     };
     while let Ok(Some(entry)) = entries.next_entry().await {
         let name = entry.file_name();
@@ -302,8 +324,12 @@ async fn remove_orphaned_temp_files(dir: &Path) {
         let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
             continue;
         };
-        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = fs::remove_file(entry.path()).await;
+        if pid != std::process::id()
+            && !Path::new(&format!("/proc/{pid}")).exists()
+            && fs::remove_file(entry.path()).await.is_ok()
+        {
+            removed += 1;
         }
     }
+    removed
 }

@@ -1,7 +1,8 @@
 //! The S3 backend (aws-sdk-s3), for AWS and S3-compatible servers alike.
 //!
 //! Settings that matter against S3-compatible servers (MinIO, Ceph, s3s, …),
-//! measured on this project's machine (DESIGN.md §9):
+//! measured on this project's machine (docs/architecture.md, "Dependencies and
+//! facts measured on the development machine"):
 //! - path-style addressing (`force_path_style`), because such servers rarely
 //!   have wildcard DNS for virtual-hosted buckets;
 //! - an explicit region, because there is no IMDS or profile to find one;
@@ -16,6 +17,7 @@ use std::ops::Range;
 use std::pin::pin;
 use std::time::{Duration, SystemTime};
 
+use crate::env;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{
     BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
@@ -148,49 +150,49 @@ impl S3Config {
     /// and for callers that take settings from elsewhere (e.g. CLI flags).
     pub fn from_env_vars(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let get = |name: &str| get(name).filter(|v| !v.trim().is_empty());
-        let endpoint = get("PDFX_S3_ENDPOINT");
+        let endpoint = get(env::ENDPOINT);
         if let Some(endpoint) = &endpoint {
             let url = Url::parse(endpoint).map_err(|e| {
-                StorageError::Config(format!("PDFX_S3_ENDPOINT {endpoint:?} is not a URL: {e}"))
+                StorageError::Config(format!("{} {endpoint:?} is not a URL: {e}", env::ENDPOINT))
             })?;
             if !matches!(url.scheme(), "http" | "https") {
                 return Err(StorageError::Config(format!(
-                    "PDFX_S3_ENDPOINT {endpoint:?} must be an http:// or https:// URL"
+                    "{} {endpoint:?} must be an http:// or https:// URL",
+                    env::ENDPOINT
                 )));
             }
         }
-        let credentials = match (
-            get("PDFX_S3_ACCESS_KEY_ID"),
-            get("PDFX_S3_SECRET_ACCESS_KEY"),
-        ) {
+        let credentials = match (get(env::ACCESS_KEY_ID), get(env::SECRET_ACCESS_KEY)) {
             (Some(access_key_id), Some(secret_access_key)) => Some(S3Credentials {
                 access_key_id,
                 secret_access_key,
-                session_token: get("PDFX_S3_SESSION_TOKEN"),
+                session_token: get(env::SESSION_TOKEN),
             }),
             (None, None) => None,
             _ => {
-                return Err(StorageError::Config(
-                    "PDFX_S3_ACCESS_KEY_ID and PDFX_S3_SECRET_ACCESS_KEY must be set together"
-                        .into(),
-                ));
+                return Err(StorageError::Config(format!(
+                    "{} and {} must be set together",
+                    env::ACCESS_KEY_ID,
+                    env::SECRET_ACCESS_KEY
+                )));
             }
         };
-        let force_path_style = match get("PDFX_S3_FORCE_PATH_STYLE") {
+        let force_path_style = match get(env::FORCE_PATH_STYLE) {
             None => endpoint.is_some(),
             Some(v) => match v.trim().to_ascii_lowercase().as_str() {
                 "1" | "true" | "yes" | "on" => true,
                 "0" | "false" | "no" | "off" => false,
                 _ => {
                     return Err(StorageError::Config(format!(
-                        "PDFX_S3_FORCE_PATH_STYLE {v:?} is not a boolean"
+                        "{} {v:?} is not a boolean",
+                        env::FORCE_PATH_STYLE
                     )));
                 }
             },
         };
         Ok(S3Config {
             endpoint,
-            region: get("PDFX_S3_REGION"),
+            region: get(env::REGION),
             force_path_style,
             credentials,
             ..S3Config::default()

@@ -30,3 +30,41 @@ async fn deleting_removes_temp_files_of_dead_writers() {
     assert!(!orphan.exists(), "the dead writer's temporary file is gone");
     assert!(ours.exists(), "a live writer's temporary file is kept");
 }
+
+/// A cleanup that deletes no object in a folder (an extraction cancelled
+/// before its first page finished) still sweeps the dead writers' temporary
+/// files under its prefix, in every sub-folder, and leaves live writers' and
+/// other prefixes' alone.
+#[tokio::test]
+async fn discarding_interrupted_writes_sweeps_a_prefix_recursively() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::local(dir.path());
+    let pages = dir.path().join("x/doc/pages");
+    let other = dir.path().join("x/doc2/pages");
+    std::fs::create_dir_all(&pages).unwrap();
+    std::fs::create_dir_all(&other).unwrap();
+    let dead = [
+        pages.join(".pdfx-tmp-999999999-0-00000000"),
+        dir.path().join("x/doc/.pdfx-tmp-999999998-1-00000000"),
+    ];
+    let live = pages.join(format!(".pdfx-tmp-{}-0-00000000", std::process::id()));
+    let elsewhere = other.join(".pdfx-tmp-999999999-0-00000000");
+    for file in dead.iter().chain([&live, &elsewhere]) {
+        std::fs::write(file, b"partial").unwrap();
+    }
+
+    assert_eq!(store.discard_interrupted_writes("x/doc/").await.unwrap(), 2);
+    for file in &dead {
+        assert!(!file.exists(), "{} is left", file.display());
+    }
+    assert!(live.exists(), "a live writer's temporary file is kept");
+    assert!(elsewhere.exists(), "another prefix is not touched");
+    assert!(store.discard_interrupted_writes("").await.is_err());
+    assert_eq!(
+        store
+            .discard_interrupted_writes("nothing/here/")
+            .await
+            .unwrap(),
+        0
+    );
+}

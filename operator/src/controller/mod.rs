@@ -889,6 +889,13 @@ async fn cleanup(
     for key in keys {
         delete_object(&store, &key, &mut left_behind).await?;
     }
+    // No runner is alive any more (checked above), so what a killed one was
+    // writing can go too, also where no finished object was deleted.
+    if !layout.prefix().is_empty()
+        && let Err(e) = store.discard_interrupted_writes(layout.prefix()).await
+    {
+        left_behind.push(format!("{}: {e}", layout.prefix()));
+    }
     if let Source::Storage(object) = &resource.spec.source {
         let own = ExtractionLayout::for_resource(&namespace, &resource.name_any());
         if own.is_upload(&object.key) {

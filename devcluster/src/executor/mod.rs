@@ -62,7 +62,9 @@ pub struct ExecutorConfig {
     /// The node's memory for pods, bytes (default: this machine's `MemTotal`).
     /// Pods are bound only while their memory requests fit in it.
     pub node_memory: Option<u64>,
-    /// The node's CPU for pods, millicores (default: this machine's CPU count).
+    /// The node's CPU for pods, millicores. When set, pods are bound only
+    /// while their CPU requests fit in it; unset, the node reports this
+    /// machine's CPU count and CPU requests do not keep pods Pending.
     pub node_cpu_millis: Option<u64>,
     /// Where pod scratch directories (emptyDir volumes, termination logs) are created.
     pub work_dir: PathBuf,
@@ -345,9 +347,11 @@ impl Executor {
             .filter(|p| pending(p))
             .filter(|p| {
                 let uid = crate::api::meta_str(p, "uid").unwrap_or_default();
+                // A pod the Job controller just ended is still Pending in this list.
                 live.contains(uid)
                     && !self.running.contains_key(uid)
                     && !self.pulling.contains_key(uid)
+                    && !self.deadline_killed.contains_key(uid)
             })
             .collect();
         queue.sort_by_key(|p| {

@@ -252,6 +252,7 @@ impl Executor {
                 node = NODE_NAME,
                 memory = self.node.memory,
                 cpu_millis = self.node.cpu_millis,
+                cpu_enforced = self.node.cpu_enforced,
                 pods = self.node.pods,
                 "node registered"
             ),

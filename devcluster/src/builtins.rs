@@ -116,6 +116,31 @@ fn validate_pod_spec(spec: &Value, path: &str, allowed_restart: &[&str], causes:
     }
 }
 
+/// A container resource with a limit and no request requests its limit. The
+/// API server does this for Pods only, not for pod templates (Job specs).
+fn default_requests_to_limits(pod_spec: &mut Value) {
+    for list in ["containers", "initContainers"] {
+        let Some(cs) = pod_spec.get_mut(list).and_then(Value::as_array_mut) else {
+            continue;
+        };
+        for c in cs.iter_mut() {
+            let Some(limits) = c
+                .pointer("/resources/limits")
+                .and_then(Value::as_object)
+                .cloned()
+            else {
+                continue;
+            };
+            let resources = obj_mut(c, "resources");
+            let requests = resources.entry("requests").or_insert_with(|| json!({}));
+            let requests = ensure_object(requests);
+            for (resource, limit) in limits {
+                default_field(requests, &resource, limit);
+            }
+        }
+    }
+}
+
 /// The pod's QoS class, as the API server computes it: `Guaranteed` when every
 /// container limits CPU and memory and requests (when given) equal the limits,
 /// `BestEffort` when none requests or limits anything, else `Burstable`.
@@ -209,6 +234,9 @@ pub fn prepare_create(b: Builtin, obj: &mut Value) {
             }
         }
         Builtin::Pod => {
+            if let Some(ps) = obj.get_mut("spec") {
+                default_requests_to_limits(ps);
+            }
             let qos = qos_class(obj.get("spec").unwrap_or(&Value::Null));
             *obj_mut_value(obj, "status") = json!({"phase": "Pending", "qosClass": qos});
             let spec = obj_mut(obj, "spec");
@@ -546,6 +574,22 @@ pub fn core_to_event(ev: &Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pod_requests_default_to_limits() {
+        let mut pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "uid": "u"},
+        "spec": {"containers": [
+            {"name": "a", "image": "i", "resources": {"limits": {"memory": "1Gi", "cpu": "1"}, "requests": {"cpu": "500m"}}},
+            {"name": "b", "image": "i"}
+        ]}});
+        prepare_create(Builtin::Pod, &mut pod);
+        assert_eq!(
+            pod["spec"]["containers"][0]["resources"]["requests"],
+            json!({"memory": "1Gi", "cpu": "500m"})
+        );
+        assert!(pod["spec"]["containers"][1].get("resources").is_none());
+        assert_eq!(pod["status"]["qosClass"], "Burstable");
+    }
 
     #[test]
     fn qos_classes_follow_requests_and_limits() {

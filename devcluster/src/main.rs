@@ -52,7 +52,8 @@ enum Cmd {
         #[arg(long, env = "DEVCLUSTER_NODE_MEMORY", value_parser = parse_memory)]
         node_memory: Option<u64>,
         /// CPU the node offers pods (a quantity: `4`, `2500m`); pods are
-        /// started only while their CPU requests fit. Default: this machine's CPUs.
+        /// started only while their CPU requests fit. Default: this machine's
+        /// CPU count is reported, and CPU requests do not hold pods back.
         #[arg(long, env = "DEVCLUSTER_NODE_CPU", value_parser = parse_cpu)]
         node_cpu: Option<u64>,
     },

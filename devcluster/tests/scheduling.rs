@@ -10,6 +10,7 @@ use common::*;
 use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Node, Pod, PodCondition};
+use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
@@ -92,6 +93,24 @@ fn unschedulable(pod: &Pod) -> Option<String> {
     scheduled(pod)
         .filter(|c| c.status == "False" && c.reason.as_deref() == Some("Unschedulable"))
         .and_then(|c| c.message)
+}
+
+/// (type, reason, note) of the events about pod `name`, oldest first.
+async fn events_of(client: &Client, name: &str) -> Vec<(String, String, String)> {
+    let events: Api<Event> = Api::namespaced(client.clone(), "default");
+    let mut items = events.list(&ListParams::default()).await.unwrap().items;
+    items.sort_by_key(|e| e.event_time.clone().map(|t| t.0));
+    items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+        .map(|e| {
+            (
+                e.type_.unwrap_or_default(),
+                e.reason.unwrap_or_default(),
+                e.note.unwrap_or_default(),
+            )
+        })
+        .collect()
 }
 
 async fn job_finished(jobs: &Api<Job>, name: &str) -> String {
@@ -180,6 +199,16 @@ async fn a_pod_larger_than_the_node_stays_pending_unschedulable() {
     assert_eq!(phase(&huge), "Pending");
     assert!(scheduled(&huge).unwrap().last_transition_time.is_some());
     assert_eq!(huge.spec.as_ref().unwrap().node_name, None, "not bound");
+    let events = events_of(&client, &huge.name_any()).await;
+    assert_eq!(
+        events,
+        [(
+            "Warning".to_string(),
+            "FailedScheduling".to_string(),
+            unschedulable(&huge).unwrap()
+        )],
+        "the scheduler says it once"
+    );
     assert_eq!(
         huge.status.as_ref().unwrap().qos_class.as_deref(),
         Some("Burstable")
@@ -192,6 +221,15 @@ async fn a_pod_larger_than_the_node_stays_pending_unschedulable() {
         "{:?}",
         unschedulable(&wide)
     );
+    // The API server defaulted the requests to the limits.
+    let requests = wide.spec.unwrap().containers[0]
+        .resources
+        .clone()
+        .unwrap()
+        .requests
+        .unwrap();
+    assert_eq!(requests["cpu"].0, "4");
+    assert_eq!(requests["memory"].0, "64Mi");
 
     // A pod that fits runs beside them.
     jobs.create(
@@ -271,10 +309,16 @@ async fn pods_that_fit_only_one_at_a_time_run_one_after_the_other() {
     let bound = scheduled(&second).unwrap();
     assert_eq!(bound.status, "True", "{bound:?}");
     assert_eq!(
-        second.spec.unwrap().node_name.as_deref(),
+        second.spec.clone().unwrap().node_name.as_deref(),
         Some(NODE_NAME),
         "bound to the node"
     );
+    let reasons: Vec<String> = events_of(&client, &second.name_any())
+        .await
+        .into_iter()
+        .map(|(_, reason, _)| reason)
+        .collect();
+    assert_eq!(reasons, ["FailedScheduling", "Scheduled"]);
 }
 
 /// An image mapped to no program: the pod is bound and waits in
@@ -330,7 +374,7 @@ async fn an_unmapped_image_waits_in_err_image_pull_then_image_pull_back_off() {
     watch.abort();
     assert_eq!(reasons, ["ErrImagePull", "ImagePullBackOff"]);
     let pod = last.unwrap();
-    let status = pod.status.unwrap();
+    let status = pod.status.clone().unwrap();
     assert!(status.start_time.is_some());
     let message = status.container_statuses.unwrap()[0]
         .state
@@ -341,6 +385,22 @@ async fn an_unmapped_image_waits_in_err_image_pull_then_image_pull_back_off() {
         .message
         .unwrap();
     assert_eq!(message, format!("Back-off pulling image {image:?}"));
+    let events = events_of(&client, &pod.name_any()).await;
+    let reasons: Vec<&str> = events.iter().map(|(_, r, _)| r.as_str()).collect();
+    assert_eq!(
+        reasons,
+        ["Scheduled", "Failed", "Failed", "BackOff", "Failed"]
+    );
+    let notes: Vec<&str> = events.iter().map(|(_, _, n)| n.as_str()).collect();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with(&format!("Failed to pull image {image:?}"))),
+        "{notes:?}"
+    );
+    for note in ["Error: ErrImagePull", "Error: ImagePullBackOff"] {
+        assert!(notes.contains(&note), "{notes:?}");
+    }
     let job_status = jobs.get("pull").await.unwrap().status.unwrap();
     assert_eq!(job_status.active, Some(1));
     assert!(job_status.failed.unwrap_or(0) == 0);

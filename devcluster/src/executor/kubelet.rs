@@ -168,6 +168,11 @@ impl Executor {
             waiting_status(container, image, "ErrImagePull", &message, &now()),
         )
         .await;
+        let pull = format!("Failed to pull image {image:?}: {message}");
+        self.record(pod, "Warning", "Failed", "kubelet", &pull)
+            .await;
+        self.record(pod, "Warning", "Failed", "kubelet", "Error: ErrImagePull")
+            .await;
         self.pulling.insert(
             uid,
             Pulling {
@@ -203,6 +208,16 @@ impl Executor {
             &self.pods,
             pod,
             waiting_status(cname, image, "ImagePullBackOff", &message, &since),
+        )
+        .await;
+        self.record(pod, "Normal", "BackOff", "kubelet", &message)
+            .await;
+        self.record(
+            pod,
+            "Warning",
+            "Failed",
+            "kubelet",
+            "Error: ImagePullBackOff",
         )
         .await;
     }

@@ -62,7 +62,9 @@ pub struct ExecutorConfig {
     /// The node's memory for pods, bytes (default: this machine's `MemTotal`).
     /// Pods are bound only while their memory requests fit in it.
     pub node_memory: Option<u64>,
-    /// The node's CPU for pods, millicores (default: this machine's CPU count).
+    /// The node's CPU for pods, millicores. When set, pods are bound only
+    /// while their CPU requests fit in it; unset, the node reports this
+    /// machine's CPU count and CPU requests do not keep pods Pending.
     pub node_cpu_millis: Option<u64>,
     /// Where pod scratch directories (emptyDir volumes, termination logs) are created.
     pub work_dir: PathBuf,
@@ -222,6 +224,38 @@ impl Executor {
             .unwrap_or_default()
     }
 
+    /// Records an event about `pod`, as the scheduler or kubelet `controller` does.
+    async fn record(&self, pod: &Value, type_: &str, reason: &str, controller: &str, note: &str) {
+        let Some(events) = self.server.resource("events.k8s.io", "v1", "events") else {
+            return;
+        };
+        let ns = crate::api::meta_str(pod, "namespace").unwrap_or_default();
+        let name = crate::api::meta_str(pod, "name").unwrap_or_default();
+        let suffix = uuid::Uuid::new_v4().simple().to_string();
+        let action = if controller == "default-scheduler" {
+            "Scheduling"
+        } else {
+            "Pulling"
+        };
+        let event = json!({
+            "apiVersion": "events.k8s.io/v1", "kind": "Event",
+            "metadata": {"name": format!("{name}.{}", &suffix[..16]), "namespace": ns},
+            "eventTime": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            "reportingController": controller,
+            "reportingInstance": format!("{controller}-{}", scheduler::NODE_NAME),
+            "action": action, "reason": reason, "type": type_, "note": note,
+            "regarding": {"apiVersion": "v1", "kind": "Pod", "namespace": ns, "name": name,
+                          "uid": crate::api::meta_str(pod, "uid").unwrap_or_default()},
+        });
+        if let Err(e) = self
+            .server
+            .create(&events, Some(ns), event, &WriteOpts::default())
+            .await
+        {
+            tracing::debug!(pod = name, error = %e, "recording an event failed");
+        }
+    }
+
     async fn patch_status(&self, ri: &ResourceInfo, obj: &Value, status: Value) {
         let ns = crate::api::meta_str(obj, "namespace").unwrap_or_default();
         let name = crate::api::meta_str(obj, "name").unwrap_or_default();
@@ -313,9 +347,11 @@ impl Executor {
             .filter(|p| pending(p))
             .filter(|p| {
                 let uid = crate::api::meta_str(p, "uid").unwrap_or_default();
+                // A pod the Job controller just ended is still Pending in this list.
                 live.contains(uid)
                     && !self.running.contains_key(uid)
                     && !self.pulling.contains_key(uid)
+                    && !self.deadline_killed.contains_key(uid)
             })
             .collect();
         queue.sort_by_key(|p| {

@@ -100,6 +100,11 @@ pub fn machine_cpu_millis() -> u64 {
 pub(super) struct Node {
     pub(super) memory: u64,
     pub(super) cpu_millis: u64,
+    /// Whether CPU requests must fit: only when the CPU was given. The
+    /// machine's own count is reported, but the default runner asks for 2
+    /// CPUs, and `pdfx up --slots N` must run N runners on any machine (on one
+    /// CPU none would ever start); local processes share the CPUs anyway.
+    pub(super) cpu_enforced: bool,
     pub(super) pods: usize,
 }
 
@@ -112,6 +117,7 @@ impl Node {
                 .or_else(machine_memory)
                 .unwrap_or(u64::MAX),
             cpu_millis: config.node_cpu_millis.unwrap_or_else(machine_cpu_millis),
+            cpu_enforced: config.node_cpu_millis.is_some(),
             pods: config.slots,
         }
     }
@@ -121,7 +127,7 @@ impl Node {
     /// it fits.
     pub(super) fn misfit(&self, used: Requests, bound: usize, want: Requests) -> Vec<&'static str> {
         let mut reasons = Vec::new();
-        if want.cpu_millis > self.cpu_millis.saturating_sub(used.cpu_millis) {
+        if self.cpu_enforced && want.cpu_millis > self.cpu_millis.saturating_sub(used.cpu_millis) {
             reasons.push("Insufficient cpu");
         }
         if want.memory > self.memory.saturating_sub(used.memory) {
@@ -246,6 +252,7 @@ impl Executor {
                 node = NODE_NAME,
                 memory = self.node.memory,
                 cpu_millis = self.node.cpu_millis,
+                cpu_enforced = self.node.cpu_enforced,
                 pods = self.node.pods,
                 "node registered"
             ),
@@ -297,7 +304,11 @@ impl Executor {
             .await
         {
             tracing::debug!(pod = name, error = %e, "binding the pod failed");
+            return;
         }
+        let note = format!("Successfully assigned {ns}/{name} to {NODE_NAME}");
+        self.record(pod, "Normal", "Scheduled", "default-scheduler", &note)
+            .await;
     }
 
     /// Records that `pod` fits nowhere (once per distinct message, as the
@@ -315,6 +326,14 @@ impl Executor {
         }
         let name = crate::api::meta_str(pod, "name").unwrap_or_default();
         tracing::info!(pod = name, %message, "pod does not fit the node");
+        self.record(
+            pod,
+            "Warning",
+            "FailedScheduling",
+            "default-scheduler",
+            &message,
+        )
+        .await;
         self.patch_status(
             &self.pods,
             pod,
@@ -349,9 +368,10 @@ mod tests {
 
     #[test]
     fn misfits_read_like_the_scheduler() {
-        let node = Node {
+        let mut node = Node {
             memory: 2 << 30,
             cpu_millis: 2000,
+            cpu_enforced: true,
             pods: 2,
         };
         let gib = Requests {
@@ -369,6 +389,12 @@ mod tests {
         assert_eq!(
             unschedulable_message(&["Insufficient memory"]),
             "0/1 nodes are available: 1 Insufficient memory. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
+        );
+        node.cpu_enforced = false;
+        assert_eq!(
+            node.misfit(two, 1, gib),
+            ["Insufficient memory"],
+            "CPU given by default only informs"
         );
         assert_eq!(node.resources()["memory"], "2Gi");
         assert_eq!(node.resources()["cpu"], "2");

@@ -46,3 +46,13 @@ if ! cargo nextest --version >/dev/null 2>&1; then
 fi
 
 "$here/fetch-pdfium.sh" "$root/.pdfium"
+
+# The gateway's tests run schemathesis against /openapi.json; same python3 as above.
+schemathesis_version="4.32.5"
+if python3 -m schemathesis.cli --version 2>/dev/null | grep -q "version $schemathesis_version\$"; then
+  echo "install-deps: schemathesis $schemathesis_version present"
+else
+  echo "install-deps: installing schemathesis $schemathesis_version from PyPI"
+  python3 -m pip install --quiet --disable-pip-version-check "schemathesis==$schemathesis_version" \
+    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "schemathesis==$schemathesis_version"
+fi

@@ -187,7 +187,7 @@ async fn upload(addr: &str, len: usize) -> Result<(u16, Duration)> {
     let chunks = len.div_ceil(MIB);
     let body = futures::stream::iter((0..chunks).map(move |i| {
         let part = if i == 0 { first.clone() } else { chunk.clone() };
-        let part = if i == chunks - 1 && len % MIB != 0 {
+        let part = if i == chunks - 1 && !len.is_multiple_of(MIB) {
             part.slice(..len % MIB)
         } else {
             part

@@ -26,6 +26,7 @@ use crate::routes::{result, status, submit, tasks};
         readyz,
         metrics
     ),
+    components(schemas(result::ResultFormat)),
     modifiers(&Security),
     tags((name = "extract", description = "Extraction tasks"), (name = "admin", description = "Probes and metrics"))
 )]

@@ -83,8 +83,12 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() -> Result<
     let _ = pending;
 
     let url = gw.url.clone();
+    // schemathesis keeps a cache in its working directory: not in the repository.
+    let scratch = tempfile::tempdir()?;
+    let cwd = scratch.path().to_path_buf();
     let output = tokio::task::spawn_blocking(move || {
         std::process::Command::new("python3")
+            .current_dir(cwd)
             .args([
                 "-m",
                 "schemathesis.cli",

@@ -14,6 +14,15 @@ use crate::lang::Lang;
 use crate::routes::status::lookup;
 use crate::state::AppState;
 
+/// The two forms of a result (documentation of `format`).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum ResultFormat {
+    Json,
+    Text,
+}
+
 #[derive(Deserialize, Debug, Default)]
 pub struct ResultQuery {
     /// `json` (default): result.json; `text`: result.txt, pages separated by form feeds.
@@ -27,7 +36,7 @@ pub struct ResultQuery {
     tag = "extract",
     params(
         ("task_id" = String, Path, description = "The `task_id` of the 202"),
-        ("format" = Option<String>, Query, description = "`json` (default): result.json; `text`: plain text, pages separated by form feeds"),
+        ("format" = Option<ResultFormat>, Query, description = "`json` (default): result.json; `text`: plain text, pages separated by form feeds"),
     ),
     responses(
         (status = 200, description = "The result", content(

@@ -57,7 +57,7 @@ fn decode(token: &str) -> Option<SortKey> {
     params(
         ("limit" = Option<usize>, Query, description = "Tasks per page, 1 to 500 (default 50)"),
         ("continue" = Option<String>, Query, description = "The `continue` of the previous page"),
-        ("status" = Option<String>, Query, description = "Only `pending`, `processing`, `completed` or `failed` tasks"),
+        ("status" = Option<TaskState>, Query, description = "Only tasks in this state"),
     ),
     responses(
         (status = 200, description = "One page of tasks", body = TaskList),

@@ -483,9 +483,14 @@ async fn create(
         }
         Ok(Err(e)) => {
             delete_upload(&state, &upload.key).await;
-            Err(ApiError::from_kube(&e))
+            let error = ApiError::from_kube(&e);
+            if matches!(error, ApiError::ClusterUnavailable(_)) {
+                state.cache().mark_unhealthy();
+            }
+            Err(error)
         }
         Err(_) => {
+            state.cache().mark_unhealthy();
             // The create may still land, so the upload stays: the sweep keeps
             // it if its resource appears and removes it after the grace if not.
             tracing::warn!(task_id = %name, "creating the resource timed out");

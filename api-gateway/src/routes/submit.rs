@@ -481,6 +481,16 @@ async fn create(
                 Err(_) => Err(ApiError::ClusterUnavailable("get timed out".into())),
             }
         }
+        Ok(Err(kube::Error::Api(status))) if status.code == 404 => {
+            // The tenant's namespace does not exist: a key bound to a
+            // namespace nobody created. The client cannot fix that.
+            delete_upload(&state, &upload.key).await;
+            tracing::error!(namespace = %namespace, "creating a task failed: {}", status.message);
+            Err(ApiError::Internal(format!(
+                "the tenant's namespace {namespace} is missing: {}",
+                status.message
+            )))
+        }
         Ok(Err(e)) => {
             delete_upload(&state, &upload.key).await;
             let error = ApiError::from_kube(&e);

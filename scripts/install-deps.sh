@@ -49,14 +49,16 @@ fi
 
 "$here/fetch-pdfium.sh" "$root/.pdfium"
 
-# Chart checks: Helm v4 as a library, the Kubernetes schemas, checkov (charts/tests).
-chart_tools=(helm-python-sdk==0.2.2 kubernetes-validate==1.37.0 checkov==3.3.30)
+# Python tools of the test suite, in one venv: Helm v4 as a library, the
+# Kubernetes schemas and checkov (charts/tests), schemathesis (the gateway's
+# OpenAPI test, api-gateway/tests/openapi.rs).
+chart_tools=(helm-python-sdk==0.2.2 kubernetes-validate==1.37.0 checkov==3.3.30 schemathesis==4.32.5)
 venv="$root/.tools/venv"
 stamp="$venv/.installed-$(echo "${chart_tools[*]}" | sha256sum | cut -c1-16)"
-if [ -f "$stamp" ] && "$venv/bin/python" -c 'import helm_python, kubernetes_validate' 2>/dev/null; then
-  echo "install-deps: chart tools present (${chart_tools[*]})"
+if [ -f "$stamp" ] && "$venv/bin/python" -c 'import helm_python, kubernetes_validate, schemathesis' 2>/dev/null; then
+  echo "install-deps: Python test tools present (${chart_tools[*]})"
 else
-  echo "install-deps: installing chart tools from PyPI: ${chart_tools[*]}"
+  echo "install-deps: installing Python test tools from PyPI: ${chart_tools[*]}"
   python3 -m venv "$venv"
   "$venv/bin/python" -m pip install --quiet "${chart_tools[@]}"
   touch "$stamp"

@@ -148,6 +148,12 @@ impl TaskCache {
         self.inner.healthy.load(Ordering::Relaxed)
     }
 
+    /// Records that an API call failed, so that the next submission is refused
+    /// before its body is read unless a probe succeeds.
+    pub fn mark_unhealthy(&self) {
+        self.inner.healthy.store(false, Ordering::Relaxed);
+    }
+
     /// Records that the API server answered (a probe or a request succeeded).
     pub fn mark_healthy(&self) {
         if !self.inner.healthy.swap(true, Ordering::Relaxed)

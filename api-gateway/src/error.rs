@@ -13,16 +13,17 @@ use crate::options::OptionError;
 pub const RETRY_AFTER_BUSY: u32 = 5;
 
 /// The body of every error response.
-#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+#[derive(Serialize, Debug, Clone, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
-#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+#[derive(Serialize, Debug, Clone, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// Machine-readable: `bad_request`, `invalid_option`, `unauthorized`,
     /// `not_found`, `not_ready`, `payload_too_large`, `unsupported_media_type`,
     /// `too_many_tasks`, `unavailable`, `internal`.
+    #[schema(value_type = String)]
     pub code: &'static str,
     /// For people: English, or Korean when `Accept-Language` prefers `ko`.
     pub message: String,

@@ -13,6 +13,7 @@ pub mod error;
 pub mod extraction;
 pub mod lang;
 pub mod metrics;
+pub mod openapi;
 pub mod options;
 pub mod routes;
 pub mod state;

@@ -257,3 +257,30 @@ async fn api_keys_from_a_watched_secret() -> Result<()> {
     gw.stop().await;
     Ok(())
 }
+
+/// A key bound to a namespace that does not exist: the upload is deleted
+/// again and the answer says the server is at fault (500), not the client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_without_its_namespace_leaves_nothing() -> Result<()> {
+    let gw = Gateway::start(Backend::Local).await?;
+    let orphan_key = "key-of-a-tenant-without-namespace-42";
+    std::fs::write(&gw.keys_file, common::key_line("team-z", orphan_key))?;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while gw.get("/extract", orphan_key).send().await?.status() != 200 {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the key never loaded"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let response = gw
+        .post_raw("/extract/pdf", orphan_key, pdf(1000))
+        .send()
+        .await?;
+    let (status, code, _) = error_code(response).await?;
+    assert_eq!((status, code.as_str()), (500, "internal"));
+    assert_eq!(gw.objects().await?, Vec::<String>::new());
+    assert_eq!(gw.resources().await?, Vec::<String>::new());
+    gw.stop().await;
+    Ok(())
+}

@@ -16,6 +16,7 @@ pub const UNKNOWN_FAILURE: &str = "Unknown";
 /// The four states a REST client sees.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum TaskState {
     Pending,
     Processing,
@@ -41,6 +42,7 @@ impl TaskState {
 
 /// Body of `GET /extract/status/{task_id}`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TaskStatus {
     pub task_id: String,
     pub status: TaskState,
@@ -76,6 +78,7 @@ pub struct TaskStatus {
 
 /// The `result` of a completed task.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TaskResult {
     pub pages: u32,
     pub ocr_pages: u32,
@@ -90,6 +93,7 @@ pub struct TaskResult {
 
 /// The text of one page, as the REST API shows it.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PageText {
     pub page: u32,
     pub method: PageMethod,

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 /// How a page's text was obtained.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum PageMethod {
     /// The page's embedded text layer.
     TextLayer,

@@ -26,6 +26,7 @@ pub fn router(state: AppState) -> Router {
         .route("/extract/result/{task_id}", get(result::result))
         .route("/extract/{task_id}", delete(tasks::cancel))
         .route("/extract", get(tasks::list))
+        .route("/openapi.json", get(crate::openapi::serve))
         .fallback(|lang: Lang| async move { ApiError::NotFound.response(lang) })
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

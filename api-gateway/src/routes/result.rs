@@ -9,10 +9,19 @@ use pdfx_crd::rest::{TaskState, task_status};
 use serde::Deserialize;
 
 use crate::auth::Tenant;
-use crate::error::{ApiError, InLang, Localized};
+use crate::error::{ApiError, ErrorBody, InLang, Localized};
 use crate::lang::Lang;
 use crate::routes::status::lookup;
 use crate::state::AppState;
+
+/// The two forms of a result (documentation of `format`).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum ResultFormat {
+    Json,
+    Text,
+}
 
 #[derive(Deserialize, Debug, Default)]
 pub struct ResultQuery {
@@ -20,6 +29,29 @@ pub struct ResultQuery {
     pub format: Option<String>,
 }
 
+/// The full result of a completed task, streamed from storage.
+#[utoipa::path(
+    get,
+    path = "/extract/result/{task_id}",
+    tag = "extract",
+    params(
+        ("task_id" = String, Path, description = "The `task_id` of the 202"),
+        ("format" = Option<ResultFormat>, Query, description = "`json` (default): result.json; `text`: plain text, pages separated by form feeds"),
+    ),
+    responses(
+        (status = 200, description = "The result", content(
+            (Object = "application/json"),
+            (String = "text/plain"),
+        )),
+        (status = 400, description = "An unknown `format`", body = ErrorBody),
+        (status = 401, description = "No or unknown API key", body = ErrorBody),
+        (status = 404, description = "No such task for this tenant", body = ErrorBody),
+        (status = 409, description = "The task has not completed", body = ErrorBody),
+        (status = 503, description = "Storage is unavailable", body = ErrorBody,
+            headers(("Retry-After" = u32))),
+    ),
+    security(("bearer" = []), ("api_key" = []))
+)]
 pub async fn result(
     State(state): State<AppState>,
     lang: Lang,

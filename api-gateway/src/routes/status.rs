@@ -14,12 +14,12 @@ use pdfx_crd::{PdfExtraction, Phase};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Tenant;
-use crate::error::{ApiError, InLang, Localized};
+use crate::error::{ApiError, ErrorBody, InLang, Localized};
 use crate::lang::Lang;
 use crate::state::AppState;
 
 /// Body of a status answer: the shared REST status, plus where the full result is.
-#[derive(Serialize, Debug, Clone)]
+#[derive(Serialize, Debug, Clone, utoipa::ToSchema)]
 pub struct StatusBody {
     #[serde(flatten)]
     pub status: TaskStatus,
@@ -43,6 +43,28 @@ pub fn lookup(
     state.cache().get(tenant, task_id).ok_or(ApiError::NotFound)
 }
 
+/// The status of a task, from the watch cache.
+///
+/// `?wait=N` long-polls: the answer comes as soon as the state or progress
+/// changes (or after N seconds, capped by the server).
+#[utoipa::path(
+    get,
+    path = "/extract/status/{task_id}",
+    tag = "extract",
+    params(
+        ("task_id" = String, Path, description = "The `task_id` of the 202"),
+        ("wait" = Option<u64>, Query, description = "Seconds to wait for a change"),
+        ("Accept-Language" = Option<String>, Header, description = "`ko` for Korean messages"),
+    ),
+    responses(
+        (status = 200, description = "The task", body = StatusBody,
+            headers(("Retry-After" = Option<u32>, description = "While unfinished"))),
+        (status = 400, description = "A malformed `wait`", body = ErrorBody),
+        (status = 401, description = "No or unknown API key", body = ErrorBody),
+        (status = 404, description = "No such task for this tenant", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = []))
+)]
 pub async fn status(
     State(state): State<AppState>,
     lang: Lang,

@@ -11,7 +11,7 @@ use pdfx_crd::{OcrOptions, PdfExtraction};
 use serde::Serialize;
 
 use crate::auth::Tenant;
-use crate::error::{ApiError, InLang, Localized};
+use crate::error::{ApiError, ErrorBody, InLang, Localized};
 use crate::extraction::{self, MAX_IDEMPOTENCY_KEY, Upload};
 use crate::lang::Lang;
 use crate::options::RawOptions;
@@ -26,8 +26,23 @@ const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
 /// `Retry-After` of a 202: the first status poll.
 const FIRST_POLL_SECONDS: u32 = 2;
 
+/// The multipart form of `POST /extract/pdf` (documentation only: the handler
+/// streams the fields as they come).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct SubmitForm {
+    /// The PDF.
+    #[schema(content_media_type = "application/pdf")]
+    pub file: Vec<u8>,
+    pub languages: Option<String>,
+    pub dpi: Option<String>,
+    pub pages: Option<String>,
+    pub ocr_mode: Option<String>,
+    pub engine: Option<String>,
+}
+
 /// Body of a 202 (the seed's shape).
-#[derive(Serialize, Debug, Clone)]
+#[derive(Serialize, Debug, Clone, utoipa::ToSchema)]
 pub struct Accepted {
     pub task_id: String,
     /// `pending` for a new task; an idempotent repeat shows the task's state now.
@@ -37,6 +52,44 @@ pub struct Accepted {
 
 type QueryPairs = Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>;
 
+/// Submit a PDF for extraction.
+///
+/// `multipart/form-data` with the field `file` (and optional option fields),
+/// or the raw PDF as `application/pdf` with the options as query parameters.
+/// With `Idempotency-Key`, the same key from the same tenant always answers
+/// with the same task and stores nothing twice.
+#[utoipa::path(
+    post,
+    path = "/extract/pdf",
+    tag = "extract",
+    params(
+        ("languages" = Option<String>, Query, description = "Tesseract languages, e.g. `kor+eng` (default `eng`)"),
+        ("dpi" = Option<String>, Query, description = "OCR resolution, 72 to 600 (default 300)"),
+        ("pages" = Option<String>, Query, description = "Pages, e.g. `1-5,9`, `10-`, `-3` (default all)"),
+        ("ocr_mode" = Option<String>, Query, description = "`auto`, `always` or `never`"),
+        ("engine" = Option<String>, Query, description = "`tesseract` or `http`"),
+        ("filename" = Option<String>, Query, description = "Original file name of a raw upload"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Same key + same tenant = same task"),
+        ("Accept-Language" = Option<String>, Header, description = "`ko` for Korean messages"),
+    ),
+    request_body(content(
+        (SubmitForm = "multipart/form-data"),
+        (Vec<u8> = "application/pdf"),
+    )),
+    responses(
+        (status = 202, description = "Accepted: poll `Location`", body = Accepted,
+            headers(("Location" = String, description = "The status URL"), ("Retry-After" = u32))),
+        (status = 400, description = "Malformed request or invalid option (`field` names it)", body = ErrorBody),
+        (status = 401, description = "No or unknown API key", body = ErrorBody),
+        (status = 413, description = "Larger than the upload limit", body = ErrorBody),
+        (status = 415, description = "Not a PDF, or an unsupported content type", body = ErrorBody),
+        (status = 429, description = "Too many unfinished tasks for the tenant", body = ErrorBody,
+            headers(("Retry-After" = u32))),
+        (status = 503, description = "Storage or the Kubernetes API is unavailable", body = ErrorBody,
+            headers(("Retry-After" = u32))),
+    ),
+    security(("bearer" = []), ("api_key" = []))
+)]
 pub async fn submit(
     State(state): State<AppState>,
     lang: Lang,
@@ -428,11 +481,26 @@ async fn create(
                 Err(_) => Err(ApiError::ClusterUnavailable("get timed out".into())),
             }
         }
+        Ok(Err(kube::Error::Api(status))) if status.code == 404 => {
+            // The tenant's namespace does not exist: a key bound to a
+            // namespace nobody created. The client cannot fix that.
+            delete_upload(&state, &upload.key).await;
+            tracing::error!(namespace = %namespace, "creating a task failed: {}", status.message);
+            Err(ApiError::Internal(format!(
+                "the tenant's namespace {namespace} is missing: {}",
+                status.message
+            )))
+        }
         Ok(Err(e)) => {
             delete_upload(&state, &upload.key).await;
-            Err(ApiError::from_kube(&e))
+            let error = ApiError::from_kube(&e);
+            if matches!(error, ApiError::ClusterUnavailable(_)) {
+                state.cache().mark_unhealthy();
+            }
+            Err(error)
         }
         Err(_) => {
+            state.cache().mark_unhealthy();
             // The create may still land, so the upload stays: the sweep keeps
             // it if its resource appears and removes it after the grace if not.
             tracing::warn!(task_id = %name, "creating the resource timed out");

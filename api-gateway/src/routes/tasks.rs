@@ -9,7 +9,7 @@ use pdfx_crd::rest::{TaskState, TaskStatus, task_status};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Tenant;
-use crate::error::{ApiError, InLang, Localized};
+use crate::error::{ApiError, ErrorBody, InLang, Localized};
 use crate::lang::Lang;
 use crate::routes::status::lookup;
 use crate::state::AppState;
@@ -28,7 +28,7 @@ pub struct ListQuery {
     pub status: Option<String>,
 }
 
-#[derive(Serialize, Debug, Clone)]
+#[derive(Serialize, Debug, Clone, utoipa::ToSchema)]
 pub struct TaskList {
     /// Newest first.
     pub tasks: Vec<TaskStatus>,
@@ -49,6 +49,23 @@ fn decode(token: &str) -> Option<SortKey> {
     Some((secs.parse().ok()?, name.to_owned()))
 }
 
+/// The caller's tasks, newest first, from the watch cache.
+#[utoipa::path(
+    get,
+    path = "/extract",
+    tag = "extract",
+    params(
+        ("limit" = Option<usize>, Query, description = "Tasks per page, 1 to 500 (default 50)"),
+        ("continue" = Option<String>, Query, description = "The `continue` of the previous page"),
+        ("status" = Option<TaskState>, Query, description = "Only tasks in this state"),
+    ),
+    responses(
+        (status = 200, description = "One page of tasks", body = TaskList),
+        (status = 400, description = "A malformed parameter", body = ErrorBody),
+        (status = 401, description = "No or unknown API key", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = []))
+)]
 pub async fn list(
     State(state): State<AppState>,
     lang: Lang,
@@ -133,6 +150,21 @@ fn list_inner(
     .into_response())
 }
 
+/// Cancel a task: its resource is deleted, and with it everything pdfx stored for it.
+#[utoipa::path(
+    delete,
+    path = "/extract/{task_id}",
+    tag = "extract",
+    params(("task_id" = String, Path, description = "The `task_id` of the 202")),
+    responses(
+        (status = 204, description = "Cancelled (or deleted, if it had finished)"),
+        (status = 401, description = "No or unknown API key", body = ErrorBody),
+        (status = 404, description = "No such task for this tenant", body = ErrorBody),
+        (status = 503, description = "The Kubernetes API is unavailable", body = ErrorBody,
+            headers(("Retry-After" = u32))),
+    ),
+    security(("bearer" = []), ("api_key" = []))
+)]
 pub async fn cancel(
     State(state): State<AppState>,
     lang: Lang,

@@ -1,0 +1,496 @@
+// The pdfx console: uploads, the tenant's task list and one task's view, all
+// through the public REST API. Progress comes from long polls of
+// /extract/status/{id}?wait=N, a few at a time (a browser keeps about six
+// connections to one host, and uploads and downloads need some).
+'use strict';
+
+(() => {
+  const TEXT = window.PDFX_TEXT;
+  const KEY = 'pdfx.apiKey'; // sessionStorage only: gone when the tab closes
+  const NAMES = 'pdfx.names'; // task id -> the file name this browser uploaded
+  const LANG = 'pdfx.lang';
+  const WAIT = 25; // seconds of one long poll
+  const MAX_POLLS = 3;
+  const $ = (id) => document.getElementById(id);
+
+  let lang = localStorage.getItem(LANG) || pickLanguage();
+  const tasks = new Map(); // task id -> the last status the gateway gave
+  let order = []; // task ids, newest first
+  let continueToken = null;
+  const cancelled = new Set(); // cancelled from this page
+  const polling = new Set();
+  const lastPolled = new Map();
+  let viewId = null;
+  let authOk = true;
+
+  function pickLanguage() {
+    for (const tag of navigator.languages || [navigator.language || 'en']) {
+      const primary = tag.toLowerCase().split('-')[0];
+      if (primary === 'ko' || primary === 'en') return primary;
+    }
+    return 'en';
+  }
+
+  function t(key, ...args) {
+    const text = (TEXT[lang] && TEXT[lang][key]) ?? TEXT.en[key] ?? key;
+    return typeof text === 'function' ? text(...args) : text;
+  }
+
+  function names() {
+    try { return JSON.parse(localStorage.getItem(NAMES) || '{}'); } catch { return {}; }
+  }
+
+  function rememberName(id, name) {
+    const all = names();
+    all[id] = name;
+    const ids = Object.keys(all);
+    for (const old of ids.slice(0, Math.max(0, ids.length - 500))) delete all[old];
+    localStorage.setItem(NAMES, JSON.stringify(all));
+  }
+
+  // --- the REST API ---------------------------------------------------------
+
+  class ApiError extends Error {
+    constructor(status, code, message) { super(message); this.status = status; this.code = code; }
+  }
+
+  function authHeaders() {
+    const headers = { 'Accept-Language': lang };
+    const key = sessionStorage.getItem(KEY);
+    if (key) headers.Authorization = `Bearer ${key}`;
+    return headers;
+  }
+
+  async function errorOf(response) {
+    let body = null;
+    try { body = await response.json(); } catch { /* not JSON */ }
+    const error = (body && body.error) || {};
+    return new ApiError(response.status, error.code || '', error.message || response.statusText);
+  }
+
+  async function api(path, options = {}) {
+    let response;
+    try {
+      response = await fetch(path, { ...options, headers: authHeaders(), cache: 'no-store' });
+    } catch {
+      throw new ApiError(0, 'network', t('networkError'));
+    }
+    if (response.status === 401) {
+      needKey();
+      throw new ApiError(401, 'unauthorized', t('keyNeeded'));
+    }
+    if (!response.ok) throw await errorOf(response);
+    return response;
+  }
+
+  const taskPath = (id) => encodeURIComponent(id);
+
+  // --- the API key ----------------------------------------------------------
+
+  function needKey() {
+    authOk = false;
+    const had = sessionStorage.getItem(KEY) !== null;
+    sessionStorage.removeItem(KEY);
+    $('auth').hidden = false;
+    $('app').hidden = true;
+    $('forget-key').hidden = true;
+    $('auth-message').textContent = had ? t('keyRefused') : t('keyNeeded');
+    $('auth-message').dataset.reason = had ? 'refused' : 'needed';
+    $('api-key').focus();
+  }
+
+  async function useKey(event) {
+    event.preventDefault();
+    const key = $('api-key').value.trim();
+    if (!key) return;
+    sessionStorage.setItem(KEY, key);
+    $('api-key').value = '';
+    $('auth-message').textContent = t('keyChecking');
+    $('auth-message').dataset.reason = 'checking';
+    authOk = true;
+    await loadList();
+    if (authOk) {
+      $('auth').hidden = true;
+      $('app').hidden = false;
+      $('forget-key').hidden = false;
+      $('auth-message').textContent = '';
+      route();
+    }
+  }
+
+  // --- states and numbers -----------------------------------------------------
+
+  const finished = (s) => s.status === 'completed' || s.status === 'failed' || s.status === 'gone';
+
+  function stateOf(id, s) {
+    if (s.status === 'failed' && (s.error_code === 'Cancelled' || cancelled.has(id))) return 'cancelled';
+    return s.status;
+  }
+
+  function percent(s) {
+    if (s.status === 'completed') return 100;
+    if (s.pages_total) return Math.floor((100 * (s.pages_done || 0)) / s.pages_total);
+    return s.progress || 0;
+  }
+
+  function age(iso) {
+    const then = Date.parse(iso || '');
+    if (Number.isNaN(then)) return '';
+    const s = Math.max(0, Math.round((Date.now() - then) / 1000));
+    if (s < 60) return t('seconds', s);
+    if (s < 3600) return t('minutes', Math.floor(s / 60));
+    if (s < 86400) return t('hours', Math.floor(s / 3600));
+    return t('days', Math.floor(s / 86400));
+  }
+
+  function duration(from, to) {
+    const ms = Date.parse(to || '') - Date.parse(from || '');
+    if (Number.isNaN(ms)) return '–';
+    const s = ms / 1000;
+    return s < 60 ? t('seconds', s.toFixed(1)) : t('minutes', (s / 60).toFixed(1));
+  }
+
+  const number = (n) => new Intl.NumberFormat(lang).format(n);
+  const displayName = (id) => names()[id] || id;
+
+  function el(tag, props = {}, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(props)) {
+      if (k === 'dataset') Object.assign(node.dataset, v);
+      else if (k in node) node[k] = v;
+      else node.setAttribute(k, v);
+    }
+    node.append(...children.filter((c) => c !== null && c !== undefined));
+    return node;
+  }
+
+  // --- the task list ----------------------------------------------------------
+
+  function listQuery(more) {
+    const q = new URLSearchParams({ limit: '50' });
+    if ($('filter').value) q.set('status', $('filter').value);
+    if (more && continueToken) q.set('continue', continueToken);
+    return `/extract?${q}`;
+  }
+
+  async function loadList(more = false) {
+    try {
+      const body = await (await api(listQuery(more))).json();
+      const ids = body.tasks.map((s) => s.task_id);
+      for (const s of body.tasks) if (!cancelled.has(s.task_id)) tasks.set(s.task_id, s);
+      // Tasks cancelled here stay listed (as cancelled) after the gateway forgets them.
+      const kept = more ? order : order.filter((id) => cancelled.has(id) && !ids.includes(id));
+      order = [...new Set([...(more ? kept : []), ...ids, ...(more ? [] : kept)])];
+      order.sort((a, b) => Date.parse(tasks.get(b)?.created_at || 0) - Date.parse(tasks.get(a)?.created_at || 0));
+      continueToken = body.continue || null;
+      $('list-message').textContent = '';
+    } catch (e) {
+      if (e.status !== 401) $('list-message').textContent = e.message;
+    }
+    renderList();
+    schedulePolls();
+  }
+
+  function renderRow(id) {
+    const s = tasks.get(id);
+    const state = stateOf(id, s);
+    const pct = percent(s);
+    const progressText = s.pages_total ? t('pagesOf', s.pages_done || 0, s.pages_total) : `${pct} %`;
+    return el('tr', { dataset: { taskId: id, state } },
+      el('td', { className: 'file', dataset: { label: t('file') } },
+        el('a', { href: `#/task/${taskPath(id)}`, textContent: displayName(id) })),
+      el('td', { dataset: { label: t('state') } },
+        el('span', { className: 'state', dataset: { state }, textContent: t(`st_${state}`) }),
+        s.error_message && state !== 'cancelled' ? el('div', { className: 'error', textContent: s.error_message }) : null),
+      el('td', { className: 'prog', dataset: { label: t('progress') } },
+        el('progress', { max: 100, value: pct, 'aria-label': `${displayName(id)}: ${progressText}` }),
+        el('div', { textContent: progressText })),
+      el('td', { dataset: { label: t('attempts') }, textContent: s.attempts ?? '–' }),
+      el('td', { dataset: { label: t('age') }, textContent: age(s.created_at), title: s.created_at || '' }));
+  }
+
+  function renderList() {
+    const filter = $('filter').value;
+    const shown = order.filter((id) => tasks.has(id) && (!filter || tasks.get(id).status === filter));
+    // Keep keyboard focus on the same task's link across a re-render.
+    const focused = document.activeElement && document.activeElement.closest('#task-rows tr');
+    const focusedId = focused && focused.dataset.taskId;
+    $('task-rows').replaceChildren(...shown.map(renderRow));
+    if (focusedId) {
+      const again = [...$('task-rows').rows].find((row) => row.dataset.taskId === focusedId);
+      if (again) again.querySelector('a').focus();
+    }
+    $('no-tasks').hidden = shown.length > 0;
+    $('more').hidden = !continueToken;
+  }
+
+  // --- long polls -------------------------------------------------------------
+
+  const needsPoll = (id) => tasks.has(id) && !finished(tasks.get(id)) && !cancelled.has(id);
+
+  function schedulePolls() {
+    if (!authOk) return;
+    const wanted = order.filter(needsPoll).sort((a, b) => (lastPolled.get(a) || 0) - (lastPolled.get(b) || 0));
+    if (viewId && needsPoll(viewId)) wanted.unshift(viewId);
+    for (const id of wanted) {
+      if (polling.size >= MAX_POLLS) break;
+      if (!polling.has(id)) poll(id);
+    }
+  }
+
+  async function poll(id) {
+    polling.add(id);
+    try {
+      while (needsPoll(id) && authOk) {
+        lastPolled.set(id, Date.now());
+        const s = await (await api(`/extract/status/${taskPath(id)}?wait=${WAIT}`)).json();
+        if (cancelled.has(id)) break;
+        update(id, s);
+        // Give the slot to a task that waits for one.
+        const waiting = order.some((o) => o !== id && needsPoll(o) && !polling.has(o));
+        if (waiting && id !== viewId) break;
+      }
+    } catch (e) {
+      if (e.status === 404) update(id, { ...tasks.get(id), status: 'gone' });
+      else if (e.status !== 401) await new Promise((r) => setTimeout(r, 3000));
+    } finally {
+      polling.delete(id);
+      schedulePolls();
+    }
+  }
+
+  function update(id, s) {
+    tasks.set(id, s);
+    if (!order.includes(id)) order.unshift(id);
+    renderList();
+    if (id === viewId) renderTask();
+  }
+
+  // --- uploads ----------------------------------------------------------------
+
+  function options() {
+    const fields = {};
+    for (const name of ['languages', 'pages', 'ocr_mode']) {
+      const value = $(name).value.trim();
+      if (value) fields[name] = value;
+    }
+    return fields;
+  }
+
+  function uploadOne(file, fields) {
+    const bar = el('progress', { max: 100, value: 0, 'aria-label': file.name });
+    const pct = el('span', { textContent: '0 %' });
+    const note = el('div', { className: 'note', textContent: t('uploading') });
+    const item = el('li', { dataset: { file: file.name, progress: '0', state: 'uploading' } },
+      el('span', { className: 'name' }, file.name, note), bar, pct);
+    $('uploads').prepend(item);
+    return new Promise((resolve) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open('POST', '/extract/pdf');
+      for (const [k, v] of Object.entries(authHeaders())) xhr.setRequestHeader(k, v);
+      xhr.upload.onprogress = (e) => {
+        if (!e.lengthComputable) return;
+        const p = Math.floor((100 * e.loaded) / e.total);
+        bar.value = p;
+        pct.textContent = `${p} %`;
+        item.dataset.progress = String(p);
+      };
+      xhr.onload = () => {
+        let body = null;
+        try { body = JSON.parse(xhr.responseText); } catch { /* not JSON */ }
+        if (xhr.status === 202 && body && body.task_id) {
+          bar.value = 100;
+          pct.textContent = '100 %';
+          Object.assign(item.dataset, { progress: '100', state: 'accepted', taskId: body.task_id });
+          rememberName(body.task_id, file.name);
+          note.replaceChildren(el('a', { href: `#/task/${taskPath(body.task_id)}`, textContent: t('accepted') }));
+          update(body.task_id, { task_id: body.task_id, status: body.status, created_at: new Date().toISOString() });
+          schedulePolls();
+        } else {
+          item.dataset.state = 'failed';
+          note.className = 'note error';
+          note.textContent = `${t('uploadFailed')}: ${(body && body.error && body.error.message) || xhr.statusText}`;
+          if (xhr.status === 401) needKey();
+        }
+        resolve();
+      };
+      xhr.onerror = () => {
+        item.dataset.state = 'failed';
+        note.className = 'note error';
+        note.textContent = t('networkError');
+        resolve();
+      };
+      const form = new FormData();
+      // Options first: the gateway checks them before it stores the file.
+      for (const [k, v] of Object.entries(fields)) form.append(k, v);
+      form.append('file', file, file.name);
+      xhr.send(form);
+    });
+  }
+
+  async function upload(files) {
+    const fields = options();
+    for (const file of files) await uploadOne(file, fields); // one at a time: connections stay free
+  }
+
+  // --- one task ---------------------------------------------------------------
+
+  async function showTask(id) {
+    viewId = id;
+    $('list-view').hidden = true;
+    $('task-view').hidden = false;
+    $('page-list').replaceChildren();
+    $('task-view').dataset.pagesShown = '';
+    if (!tasks.has(id)) {
+      try {
+        tasks.set(id, await (await api(`/extract/status/${taskPath(id)}`)).json());
+      } catch (e) {
+        tasks.set(id, { task_id: id, status: e.status === 404 ? 'gone' : 'pending' });
+        $('task-error').textContent = e.status === 404 ? t('gone') : e.message;
+      }
+    }
+    renderTask();
+    schedulePolls();
+    $('task-title').focus();
+  }
+
+  function renderTask() {
+    const id = viewId;
+    const s = tasks.get(id);
+    if (!s) return;
+    const state = stateOf(id, s);
+    $('task-title').textContent = displayName(id);
+    $('task-title').title = id;
+    Object.assign($('task-state'), { textContent: t(`st_${state}`) });
+    $('task-state').dataset.state = state;
+    $('task-view').dataset.state = state;
+    $('task-message').textContent = s.message || '';
+    const pct = percent(s);
+    $('task-progress').value = pct;
+    $('task-progress-text').textContent = s.pages_total ? `${t('pagesOf', s.pages_done || 0, s.pages_total)} (${pct} %)` : `${pct} %`;
+    $('task-error').textContent = state === 'cancelled' ? t('cancelled') : state === 'gone' ? t('gone') : s.error_message || '';
+    const done = s.status === 'completed';
+    $('download-txt').hidden = !done;
+    $('download-json').hidden = !done;
+    $('cancel').hidden = finished(s) || cancelled.has(id);
+    const r = s.result;
+    $('summary').hidden = !r;
+    if (r) {
+      $('s-pages').textContent = number(r.pages);
+      $('s-ocr').textContent = number(r.ocr_pages);
+      $('s-text').textContent = number(r.text_layer_pages);
+      $('s-chars').textContent = number(r.characters);
+      $('s-conf').textContent = r.mean_confidence == null ? '–' : `${Math.round(r.mean_confidence * 100)} %`;
+      $('s-time').textContent = duration(s.created_at, s.finished_at);
+    }
+    if (done && !$('task-view').dataset.pagesShown) showPages(id, r);
+  }
+
+  async function showPages(id, r) {
+    $('task-view').dataset.pagesShown = 'loading';
+    let pages = r && r.page_texts;
+    if (!pages) {
+      // Too large to come inline with the status: the full result.json.
+      try {
+        pages = (await (await api(`/extract/result/${taskPath(id)}?format=json`)).json()).pages || [];
+      } catch (e) {
+        $('task-error').textContent = e.message;
+        $('task-view').dataset.pagesShown = '';
+        return;
+      }
+    }
+    if (id !== viewId) return;
+    $('page-list').replaceChildren(...pages.map((p) => {
+      const how = [t(p.method)];
+      if (p.confidence != null) how.push(t('confidence', Math.round(p.confidence * 100)));
+      return el('li', { dataset: { page: p.page, method: p.method } },
+        el('h3', { textContent: `${t('page', p.page)} · ${how.join(' · ')}` }),
+        el('pre', { className: 'text', textContent: p.text }));
+    }));
+    $('task-view').dataset.pagesShown = 'yes';
+  }
+
+  async function download(format) {
+    const id = viewId;
+    try {
+      const blob = await (await api(`/extract/result/${taskPath(id)}?format=${format}`)).blob();
+      const base = displayName(id).replace(/\.pdf$/i, '');
+      const link = el('a', { href: URL.createObjectURL(blob), download: `${base}.${format === 'text' ? 'txt' : 'json'}` });
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(link.href), 60000);
+    } catch (e) {
+      $('task-error').textContent = e.message;
+    }
+  }
+
+  async function cancelTask() {
+    const id = viewId;
+    $('cancel').disabled = true;
+    try {
+      await api(`/extract/${taskPath(id)}`, { method: 'DELETE' });
+      cancelled.add(id);
+      update(id, { ...tasks.get(id), status: 'failed', error_code: 'Cancelled' });
+    } catch (e) {
+      $('task-error').textContent = e.message;
+    } finally {
+      $('cancel').disabled = false;
+    }
+  }
+
+  // --- wiring -----------------------------------------------------------------
+
+  function route() {
+    const m = location.hash.match(/^#\/task\/(.+)$/);
+    if (m) { showTask(decodeURIComponent(m[1])); return; }
+    viewId = null;
+    $('task-view').hidden = true;
+    $('list-view').hidden = false;
+    renderList();
+  }
+
+  function applyLanguage() {
+    document.documentElement.lang = lang;
+    $('lang').value = lang;
+    for (const node of document.querySelectorAll('[data-i18n]')) node.textContent = t(node.dataset.i18n);
+    renderList();
+    if (viewId) { $('task-view').dataset.pagesShown = ''; renderTask(); }
+  }
+
+  function start() {
+    $('lang').addEventListener('change', () => { lang = $('lang').value; localStorage.setItem(LANG, lang); applyLanguage(); });
+    $('auth-form').addEventListener('submit', useKey);
+    $('forget-key').addEventListener('click', () => { sessionStorage.removeItem(KEY); needKey(); $('auth-message').textContent = t('keyNeeded'); });
+    $('upload-form').addEventListener('submit', (e) => {
+      e.preventDefault();
+      const files = [...$('file').files];
+      if (!files.length) { $('list-message').textContent = t('noFiles'); $('file').focus(); return; }
+      $('file').value = '';
+      upload(files);
+    });
+    const drop = $('drop');
+    drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
+    drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+    drop.addEventListener('drop', (e) => {
+      e.preventDefault();
+      drop.classList.remove('over');
+      const files = [...e.dataTransfer.files].filter((f) => f.type === 'application/pdf' || /\.pdf$/i.test(f.name));
+      if (files.length) upload(files);
+    });
+    $('filter').addEventListener('change', () => loadList());
+    $('more').addEventListener('click', () => loadList(true));
+    $('download-txt').addEventListener('click', () => download('text'));
+    $('download-json').addEventListener('click', () => download('json'));
+    $('cancel').addEventListener('click', cancelTask);
+    window.addEventListener('hashchange', route);
+    $('forget-key').hidden = !sessionStorage.getItem(KEY);
+    applyLanguage();
+    // Ages tick without the network; new tasks from other clients show up on a slow refresh.
+    setInterval(renderList, 30000);
+    setInterval(() => { if (authOk && !document.hidden) loadList(); }, 30000);
+    loadList().then(() => { if (authOk) route(); });
+  }
+
+  start();
+})();

@@ -260,6 +260,11 @@
   }
 
   function update(id, s) {
+    const before = tasks.get(id);
+    if (before && s.error_code === 'Cancelled' && s.pages_total == null) {
+      // The gateway's answer for a deleted task has no progress: keep how far it got.
+      s = { ...s, pages_done: before.pages_done, pages_total: before.pages_total, attempts: s.attempts ?? before.attempts };
+    }
     tasks.set(id, s);
     if (!order.includes(id)) order.unshift(id);
     renderList();
@@ -364,6 +369,7 @@
     Object.assign($('task-state'), { textContent: t(`st_${state}`) });
     $('task-state').dataset.state = state;
     $('task-view').dataset.state = state;
+    $('task-view').dataset.pagesDone = String(s.pages_done ?? '');
     $('task-message').textContent = s.message || '';
     const pct = percent(s);
     $('task-progress').value = pct;
@@ -401,7 +407,7 @@
     }
     if (id !== viewId) return;
     $('page-list').replaceChildren(...pages.map((p) => {
-      const how = [t(p.method)];
+      const how = [t(String(p.method).replace(/-/g, '_'))];
       if (p.confidence != null) how.push(t('confidence', Math.round(p.confidence * 100)));
       return el('li', { dataset: { page: p.page, method: p.method } },
         el('h3', { textContent: `${t('page', p.page)} · ${how.join(' · ')}` }),

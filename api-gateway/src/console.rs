@@ -50,7 +50,10 @@ impl Asset {
             });
         let headers = [
             (header::ETAG, self.etag.clone()),
-            (header::CACHE_CONTROL, HeaderValue::from_static(CACHE_CONTROL)),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static(CACHE_CONTROL),
+            ),
             (
                 header::CONTENT_SECURITY_POLICY,
                 HeaderValue::from_static(CONTENT_SECURITY_POLICY),
@@ -59,7 +62,10 @@ impl Asset {
                 header::X_CONTENT_TYPE_OPTIONS,
                 HeaderValue::from_static("nosniff"),
             ),
-            (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
+            (
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            ),
         ];
         if fresh {
             return (StatusCode::NOT_MODIFIED, headers).into_response();
@@ -110,7 +116,10 @@ fn asset(name: &str) -> Option<&'static Asset> {
 /// `GET /` and `GET /console/{file}`; merged beside the API by [`crate::routes::router`].
 pub fn router() -> Router {
     Router::new()
-        .route("/", get(|headers: HeaderMap| async move { INDEX.respond(&headers) }))
+        .route(
+            "/",
+            get(|headers: HeaderMap| async move { INDEX.respond(&headers) }),
+        )
         .route(
             "/console/{file}",
             get(|Path(file): Path<String>, headers: HeaderMap| async move {

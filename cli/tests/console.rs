@@ -34,8 +34,11 @@ async fn screenshot(browser: &Session, name: &str) -> Result<()> {
     let path = artifacts().join(name);
     browser.screenshot(&path).await?;
     eprintln!("screenshot: {}", path.display());
-    if std::env::var_os("PDFX_CONSOLE_DOCS").is_some_and(|v| v == "1") {
-        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs").join(name);
+    let for_readme = matches!(name, "console-tasks.png" | "console-task.png");
+    if for_readme && std::env::var_os("PDFX_CONSOLE_DOCS").is_some_and(|v| v == "1") {
+        let docs = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../docs")
+            .join(name);
         std::fs::copy(&path, &docs).with_context(|| format!("copying to {}", docs.display()))?;
     }
     Ok(())
@@ -98,7 +101,10 @@ async fn wait_view_state(browser: &Session, state: &str) -> Result<Value> {
 }
 
 fn lines(text: &str) -> Vec<&str> {
-    text.lines().map(str::trim).filter(|l| !l.is_empty()).collect()
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect()
 }
 
 /// Waits for a finished download (Chromium writes `*.crdownload` until then).
@@ -142,8 +148,13 @@ async fn upload_watch_read_download_and_cancel_in_a_browser() -> Result<()> {
     let task = upload(&browser, &report).await?;
     let row = wait_row_state(&browser, &task, "completed").await?;
     ensure!(row["progress"] == 100, "the list's bar at the end: {row}");
-    ensure!(row["text"].as_str().unwrap_or_default().contains("report.pdf"), "{row}");
-    screenshot(&browser, "console-tasks.png").await?;
+    ensure!(
+        row["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("report.pdf"),
+        "{row}"
+    );
 
     browser
         .click(&format!("#task-rows tr[data-task-id=\"{task}\"] a"))
@@ -163,7 +174,7 @@ async fn upload_watch_read_download_and_cancel_in_a_browser() -> Result<()> {
     let pages = pages.as_array().cloned().unwrap_or_default();
     ensure!(pages.len() == 2, "two pages: {pages:?}");
     let text_of = |i: usize| pages[i]["text"].as_str().unwrap_or_default().to_owned();
-    ensure!(pages[0]["method"] == "text_layer", "{:?}", pages[0]);
+    ensure!(pages[0]["method"] == "text-layer", "{:?}", pages[0]);
     ensure!(
         lines(&text_of(0)) == lines(&page_text(SampleLanguage::English, 1)),
         "page 1 reads {:?}",
@@ -207,11 +218,29 @@ async fn upload_watch_read_download_and_cancel_in_a_browser() -> Result<()> {
     browser
         .click(&format!("#task-rows tr[data-task-id=\"{long_task}\"] a"))
         .await?;
-    wait_view_state(&browser, "processing").await?;
+    // Progress arrives by long poll while the scan runs; cancel mid-way.
+    browser
+        .wait_for(
+            "a page of the long scan to be done",
+            "const v = document.getElementById('task-view');
+             return v.dataset.state === 'processing' && Number(v.dataset.pagesDone) >= 1
+               ? document.getElementById('task-progress-text').innerText : null;",
+            json!([]),
+        )
+        .await?;
+    ensure!(
+        browser
+            .text("#task-progress-text")
+            .await?
+            .contains("/ 30 pages"),
+        "the view counts the pages"
+    );
     browser.click("#cancel").await?;
     let view = wait_view_state(&browser, "cancelled").await?;
     ensure!(
-        view.as_str().unwrap_or_default().contains("The task was cancelled"),
+        view.as_str()
+            .unwrap_or_default()
+            .contains("The task was cancelled"),
         "{view}"
     );
     // What the gateway says now: gone, or failed as cancelled.
@@ -226,6 +255,48 @@ async fn upload_watch_read_download_and_cancel_in_a_browser() -> Result<()> {
     }
     browser.click("#back").await?;
     wait_row_state(&browser, &long_task, "cancelled").await?;
+    screenshot(&browser, "console-tasks.png").await?;
+
+    // What is not a PDF is refused at upload, with the gateway's own message.
+    let not_pdf = docs.path().join("notes.pdf");
+    std::fs::write(&not_pdf, "just some text, not a PDF\n")?;
+    browser
+        .type_into("#file", &not_pdf.display().to_string())
+        .await?;
+    browser.click("#upload-button").await?;
+    let refused = browser
+        .wait_for(
+            "the refusal of notes.pdf",
+            "const li = [...document.querySelectorAll('#uploads li')].find(l => l.dataset.file === 'notes.pdf');
+             return li && li.dataset.state === 'failed' ? li.innerText : null;",
+            json!([]),
+        )
+        .await?;
+    ensure!(
+        refused
+            .as_str()
+            .unwrap_or_default()
+            .contains("upload failed: the upload is not a PDF"),
+        "{refused}"
+    );
+
+    // A damaged PDF is accepted, then fails: the list shows why.
+    let garbage: Vec<u8> = b"%PDF-1.7\n"
+        .iter()
+        .copied()
+        .chain((0..20_000u32).map(|i| (i * 7919 % 251) as u8))
+        .collect();
+    let damaged = docs.path().join("damaged.pdf");
+    std::fs::write(&damaged, garbage)?;
+    let damaged_task = upload(&browser, &damaged).await?;
+    let row = wait_row_state(&browser, &damaged_task, "failed").await?;
+    let status = up.status(&damaged_task).await;
+    let why = status.error_message.unwrap_or_default();
+    ensure!(!why.is_empty(), "the gateway gives a reason");
+    ensure!(
+        row["text"].as_str().unwrap_or_default().contains(&why),
+        "the row shows {why:?}: {row}"
+    );
 
     // Readable on a narrow window.
     browser.set_window(420, 900).await?;
@@ -248,7 +319,11 @@ fn sha256_hex(key: &str) -> Result<String> {
         .write_all(key.as_bytes())?;
     let out = child.wait_with_output()?;
     let text = String::from_utf8(out.stdout)?;
-    Ok(text.split_whitespace().next().unwrap_or_default().to_owned())
+    Ok(text
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned())
 }
 
 /// With auth on, the console asks for a key; a wrong one is refused with a
@@ -260,7 +335,10 @@ async fn with_auth_on_a_wrong_key_is_refused_and_the_right_one_works() -> Result
     let downloads = tempfile::tempdir()?;
     let key = "console-test-7f3a9c1e5b2d4a6f8e0c1b3d5f7a9e2c";
     let keys = docs.path().join("keys");
-    std::fs::write(&keys, format!("default sha256:{}  console test\n", sha256_hex(key)?))?;
+    std::fs::write(
+        &keys,
+        format!("default sha256:{}  console test\n", sha256_hex(key)?),
+    )?;
     let keys_arg = keys.display().to_string();
     let up = Up::start(work.path(), &["--api-keys-file", &keys_arg]).await;
     let (_driver, browser) = open(&up, downloads.path()).await?;

@@ -168,10 +168,7 @@ impl Session {
 
     pub async fn find(&self, css: &str) -> Result<String> {
         let found = self
-            .post(
-                "/element",
-                json!({ "using": "css selector", "value": css }),
-            )
+            .post("/element", json!({ "using": "css selector", "value": css }))
             .await
             .with_context(|| format!("finding {css}"))?;
         found[ELEMENT]

@@ -44,10 +44,10 @@ async fn screenshot(browser: &Session, name: &str) -> Result<()> {
     Ok(())
 }
 
-async fn open(up: &Up, downloads: &Path) -> Result<(Driver, Session)> {
+async fn open(up: &Up, downloads: &Path, languages: &str) -> Result<(Driver, Session)> {
     let (chromium, chromedriver) = webdriver::programs()?;
     let driver = Driver::start(&chromedriver).await?;
-    let browser = driver.session(&chromium, downloads).await?;
+    let browser = driver.session(&chromium, downloads, languages).await?;
     browser.goto(&format!("{}/", up.url)).await?;
     Ok((driver, browser))
 }
@@ -136,7 +136,7 @@ async fn upload_watch_read_download_and_cancel_in_a_browser() -> Result<()> {
     let report = sample(docs.path(), "report.pdf", 2, SampleKind::Mixed)?;
     let long = sample(docs.path(), "long-scan.pdf", 30, SampleKind::Scanned)?;
     let up = Up::start(work.path(), &[]).await;
-    let (_driver, browser) = open(&up, downloads.path()).await?;
+    let (_driver, browser) = open(&up, downloads.path(), "en-US,en").await?;
 
     browser
         .wait_for(
@@ -301,6 +301,19 @@ async fn upload_watch_read_download_and_cancel_in_a_browser() -> Result<()> {
     // Readable on a narrow window.
     browser.set_window(420, 900).await?;
     screenshot(&browser, "console-narrow.png").await?;
+    // No script error and nothing the page's policy refused: the only
+    // complaint is the refused upload of notes.pdf.
+    let log = browser.console_log().await?;
+    eprintln!("the browser's console: {log:#?}");
+    let unexpected: Vec<_> = log
+        .iter()
+        .filter(|m| m.contains("SEVERE") || m.contains("Content Security Policy"))
+        .filter(|m| !(m.contains("/extract/pdf - Failed to load resource") && m.contains(" 415 ")))
+        .collect();
+    ensure!(
+        unexpected.is_empty(),
+        "the browser's console: {unexpected:?}"
+    );
     browser.close().await?;
     Ok(())
 }
@@ -341,7 +354,8 @@ async fn with_auth_on_a_wrong_key_is_refused_and_the_right_one_works() -> Result
     )?;
     let keys_arg = keys.display().to_string();
     let up = Up::start(work.path(), &["--api-keys-file", &keys_arg]).await;
-    let (_driver, browser) = open(&up, downloads.path()).await?;
+    // A Korean browser: the console speaks Korean without being told.
+    let (_driver, browser) = open(&up, downloads.path(), "ko-KR,ko").await?;
 
     browser
         .wait_for(
@@ -361,7 +375,7 @@ async fn with_auth_on_a_wrong_key_is_refused_and_the_right_one_works() -> Result
         .await?;
     let message = browser.text("#auth-message").await?;
     ensure!(
-        message == "The gateway did not accept this API key. Check it and try again.",
+        message == "게이트웨이가 이 API 키를 받아들이지 않았습니다. 키를 확인하고 다시 시도하세요.",
         "{message}"
     );
     let kept = browser
@@ -369,8 +383,11 @@ async fn with_auth_on_a_wrong_key_is_refused_and_the_right_one_works() -> Result
         .await?;
     ensure!(kept.is_null(), "a refused key is not kept: {kept}");
 
-    browser.type_into("#api-key", key).await?;
-    browser.click("#auth-submit").await?;
+    ensure!(browser.text("#auth-title").await? == "API 키");
+    // From the keyboard: the key, then Enter.
+    browser
+        .type_into("#api-key", &format!("{key}\u{E007}"))
+        .await?;
     browser
         .wait_for(
             "the console behind the key",
@@ -380,7 +397,11 @@ async fn with_auth_on_a_wrong_key_is_refused_and_the_right_one_works() -> Result
         .await?;
     let pdf = sample(docs.path(), "digital.pdf", 1, SampleKind::Text)?;
     let task = upload(&browser, &pdf).await?;
-    wait_row_state(&browser, &task, "completed").await?;
+    let row = wait_row_state(&browser, &task, "completed").await?;
+    ensure!(
+        row["text"].as_str().unwrap_or_default().contains("완료"),
+        "{row}"
+    );
     let url = browser.run("return location.href;", json!([])).await?;
     ensure!(
         !url.as_str().unwrap_or_default().contains(key),

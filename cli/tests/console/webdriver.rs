@@ -84,12 +84,19 @@ impl Driver {
     }
 
     /// A headless Chromium that downloads into `downloads` without asking.
-    pub async fn session(&self, browser: &Path, downloads: &Path) -> Result<Session> {
+    /// `languages` is what the browser tells pages (`navigator.languages`), e.g. `en-US,en`.
+    pub async fn session(
+        &self,
+        browser: &Path,
+        downloads: &Path,
+        languages: &str,
+    ) -> Result<Session> {
+        let lang_flag = format!("--lang={}", languages.split(',').next().unwrap_or("en-US"));
         let mut args = vec![
             "--headless=new",
             "--disable-gpu",
             "--disable-dev-shm-usage",
-            "--lang=en-US",
+            lang_flag.as_str(),
             "--window-size=1280,1000",
         ];
         // Chromium's sandbox refuses to run as root, which the test machines are.
@@ -103,9 +110,10 @@ impl Driver {
                     "prefs": {
                         "download.default_directory": downloads,
                         "download.prompt_for_download": false,
-                        "intl.accept_languages": "en-US,en",
+                        "intl.accept_languages": languages,
                     },
                 },
+                "goog:loggingPrefs": {"browser": "ALL"},
             }}
         });
         let answer = send(
@@ -241,6 +249,19 @@ impl Session {
             std::fs::create_dir_all(dir)?;
         }
         std::fs::write(to, png).with_context(|| format!("writing {}", to.display()))
+    }
+
+    /// The browser console's messages so far (chromedriver's log endpoint).
+    pub async fn console_log(&self) -> Result<Vec<String>> {
+        let entries = self.post("/se/log", json!({ "type": "browser" })).await?;
+        Ok(entries
+            .as_array()
+            .map(|all| {
+                all.iter()
+                    .map(|e| format!("{} {}", e["level"], e["message"]))
+                    .collect()
+            })
+            .unwrap_or_default())
     }
 
     pub async fn close(self) -> Result<()> {

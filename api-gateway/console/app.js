@@ -6,7 +6,7 @@
 
 (() => {
   const TEXT = window.PDFX_TEXT;
-  const KEY = 'pdfx.apiKey'; // sessionStorage only: gone when the tab closes
+  const rest = window.PDFX_REST;
   const NAMES = 'pdfx.names'; // task id -> the file name this browser uploaded
   const LANG = 'pdfx.lang';
   const WAIT = 25; // seconds of one long poll
@@ -48,49 +48,12 @@
     localStorage.setItem(NAMES, JSON.stringify(all));
   }
 
-  // --- the REST API ---------------------------------------------------------
-
-  class ApiError extends Error {
-    constructor(status, code, message) { super(message); this.status = status; this.code = code; }
-  }
-
-  function authHeaders() {
-    const headers = { 'Accept-Language': lang };
-    const key = sessionStorage.getItem(KEY);
-    if (key) headers.Authorization = `Bearer ${key}`;
-    return headers;
-  }
-
-  async function errorOf(response) {
-    let body = null;
-    try { body = await response.json(); } catch { /* not JSON */ }
-    const error = (body && body.error) || {};
-    return new ApiError(response.status, error.code || '', error.message || response.statusText);
-  }
-
-  async function api(path, options = {}) {
-    let response;
-    try {
-      response = await fetch(path, { ...options, headers: authHeaders(), cache: 'no-store' });
-    } catch {
-      throw new ApiError(0, 'network', t('networkError'));
-    }
-    if (response.status === 401) {
-      needKey();
-      throw new ApiError(401, 'unauthorized', t('keyNeeded'));
-    }
-    if (!response.ok) throw await errorOf(response);
-    return response;
-  }
-
-  const taskPath = (id) => encodeURIComponent(id);
-
   // --- the API key ----------------------------------------------------------
 
   function needKey() {
     authOk = false;
-    const had = sessionStorage.getItem(KEY) !== null;
-    sessionStorage.removeItem(KEY);
+    const had = rest.key() !== null;
+    rest.forgetKey();
     $('auth').hidden = false;
     $('app').hidden = true;
     $('forget-key').hidden = true;
@@ -103,7 +66,7 @@
     event.preventDefault();
     const key = $('api-key').value.trim();
     if (!key) return;
-    sessionStorage.setItem(KEY, key);
+    rest.setKey(key);
     $('api-key').value = '';
     $('auth-message').textContent = t('keyChecking');
     $('auth-message').dataset.reason = 'checking';
@@ -170,12 +133,12 @@
     const q = new URLSearchParams({ limit: '50' });
     if ($('filter').value) q.set('status', $('filter').value);
     if (more && continueToken) q.set('continue', continueToken);
-    return `/extract?${q}`;
+    return q.toString();
   }
 
   async function loadList(more = false) {
     try {
-      const body = await (await api(listQuery(more))).json();
+      const body = await rest.list(listQuery(more));
       const ids = body.tasks.map((s) => s.task_id);
       for (const s of body.tasks) if (!cancelled.has(s.task_id)) tasks.set(s.task_id, s);
       // Tasks cancelled here stay listed (as cancelled) after the gateway forgets them.
@@ -198,7 +161,7 @@
     const progressText = s.pages_total ? t('pagesOf', s.pages_done || 0, s.pages_total) : `${pct} %`;
     return el('tr', { dataset: { taskId: id, state } },
       el('td', { className: 'file', dataset: { label: t('file') } },
-        el('a', { href: `#/task/${taskPath(id)}`, textContent: displayName(id) })),
+        el('a', { href: rest.taskHref(id), textContent: displayName(id) })),
       el('td', { dataset: { label: t('state') } },
         el('span', { className: 'state', dataset: { state }, textContent: t(`st_${state}`) }),
         s.error_message && state !== 'cancelled' ? el('div', { className: 'error', textContent: s.error_message }) : null),
@@ -243,7 +206,7 @@
     try {
       while (needsPoll(id) && authOk) {
         lastPolled.set(id, Date.now());
-        const s = await (await api(`/extract/status/${taskPath(id)}?wait=${WAIT}`)).json();
+        const s = await rest.status(id, WAIT);
         if (cancelled.has(id)) break;
         update(id, s);
         // Give the slot to a task that waits for one.
@@ -282,55 +245,31 @@
     return fields;
   }
 
-  function uploadOne(file, fields) {
+  async function uploadOne(file, fields) {
     const bar = el('progress', { max: 100, value: 0, 'aria-label': file.name });
     const pct = el('span', { textContent: '0 %' });
     const note = el('div', { className: 'note', textContent: t('uploading') });
     const item = el('li', { dataset: { file: file.name, progress: '0', state: 'uploading' } },
       el('span', { className: 'name' }, file.name, note), bar, pct);
     $('uploads').prepend(item);
-    return new Promise((resolve) => {
-      const xhr = new XMLHttpRequest();
-      xhr.open('POST', '/extract/pdf');
-      for (const [k, v] of Object.entries(authHeaders())) xhr.setRequestHeader(k, v);
-      xhr.upload.onprogress = (e) => {
-        if (!e.lengthComputable) return;
-        const p = Math.floor((100 * e.loaded) / e.total);
-        bar.value = p;
-        pct.textContent = `${p} %`;
-        item.dataset.progress = String(p);
-      };
-      xhr.onload = () => {
-        let body = null;
-        try { body = JSON.parse(xhr.responseText); } catch { /* not JSON */ }
-        if (xhr.status === 202 && body && body.task_id) {
-          bar.value = 100;
-          pct.textContent = '100 %';
-          Object.assign(item.dataset, { progress: '100', state: 'accepted', taskId: body.task_id });
-          rememberName(body.task_id, file.name);
-          note.replaceChildren(el('a', { href: `#/task/${taskPath(body.task_id)}`, textContent: t('accepted') }));
-          update(body.task_id, { task_id: body.task_id, status: body.status, created_at: new Date().toISOString() });
-          schedulePolls();
-        } else {
-          item.dataset.state = 'failed';
-          note.className = 'note error';
-          note.textContent = `${t('uploadFailed')}: ${(body && body.error && body.error.message) || xhr.statusText}`;
-          if (xhr.status === 401) needKey();
-        }
-        resolve();
-      };
-      xhr.onerror = () => {
-        item.dataset.state = 'failed';
-        note.className = 'note error';
-        note.textContent = t('networkError');
-        resolve();
-      };
-      const form = new FormData();
-      // Options first: the gateway checks them before it stores the file.
-      for (const [k, v] of Object.entries(fields)) form.append(k, v);
-      form.append('file', file, file.name);
-      xhr.send(form);
-    });
+    const shown = (p) => {
+      bar.value = p;
+      pct.textContent = `${p} %`;
+      item.dataset.progress = String(p);
+    };
+    try {
+      const body = await rest.submit(file, fields, shown);
+      shown(100);
+      Object.assign(item.dataset, { state: 'accepted', taskId: body.task_id });
+      rememberName(body.task_id, file.name);
+      note.replaceChildren(el('a', { href: rest.taskHref(body.task_id), textContent: t('accepted') }));
+      update(body.task_id, { task_id: body.task_id, status: body.status, created_at: new Date().toISOString() });
+      schedulePolls();
+    } catch (e) {
+      item.dataset.state = 'failed';
+      note.className = 'note error';
+      note.textContent = `${t('uploadFailed')}: ${e.message}`;
+    }
   }
 
   async function upload(files) {
@@ -348,7 +287,7 @@
     $('task-view').dataset.pagesShown = '';
     if (!tasks.has(id)) {
       try {
-        tasks.set(id, await (await api(`/extract/status/${taskPath(id)}`)).json());
+        tasks.set(id, await rest.status(id));
       } catch (e) {
         tasks.set(id, { task_id: id, status: e.status === 404 ? 'gone' : 'pending' });
         $('task-error').textContent = e.status === 404 ? t('gone') : e.message;
@@ -398,7 +337,7 @@
     if (!pages) {
       // Too large to come inline with the status: the full result.json.
       try {
-        pages = (await (await api(`/extract/result/${taskPath(id)}?format=json`)).json()).pages || [];
+        pages = (await (await rest.result(id, 'json')).json()).pages || [];
       } catch (e) {
         $('task-error').textContent = e.message;
         $('task-view').dataset.pagesShown = '';
@@ -419,7 +358,7 @@
   async function download(format) {
     const id = viewId;
     try {
-      const blob = await (await api(`/extract/result/${taskPath(id)}?format=${format}`)).blob();
+      const blob = await (await rest.result(id, format)).blob();
       const base = displayName(id).replace(/\.pdf$/i, '');
       const link = el('a', { href: URL.createObjectURL(blob), download: `${base}.${format === 'text' ? 'txt' : 'json'}` });
       document.body.append(link);
@@ -435,7 +374,7 @@
     const id = viewId;
     $('cancel').disabled = true;
     try {
-      await api(`/extract/${taskPath(id)}`, { method: 'DELETE' });
+      await rest.cancel(id);
       cancelled.add(id);
       update(id, { ...tasks.get(id), status: 'failed', error_code: 'Cancelled' });
     } catch (e) {
@@ -467,7 +406,7 @@
   function start() {
     $('lang').addEventListener('change', () => { lang = $('lang').value; localStorage.setItem(LANG, lang); applyLanguage(); });
     $('auth-form').addEventListener('submit', useKey);
-    $('forget-key').addEventListener('click', () => { sessionStorage.removeItem(KEY); needKey(); $('auth-message').textContent = t('keyNeeded'); });
+    $('forget-key').addEventListener('click', () => { rest.forgetKey(); needKey(); });
     $('upload-form').addEventListener('submit', (e) => {
       e.preventDefault();
       const files = [...$('file').files];
@@ -490,7 +429,8 @@
     $('download-json').addEventListener('click', () => download('json'));
     $('cancel').addEventListener('click', cancelTask);
     window.addEventListener('hashchange', route);
-    $('forget-key').hidden = !sessionStorage.getItem(KEY);
+    Object.assign(rest.hooks, { language: () => lang, unauthorized: needKey, networkMessage: () => t('networkError') });
+    $('forget-key').hidden = !rest.key();
     applyLanguage();
     // Ages tick without the network; new tasks from other clients show up on a slow refresh.
     setInterval(renderList, 30000);

@@ -1,4 +1,4 @@
-//! The web console at `/` (docs/architecture.md, "The REST API"): four
+//! The web console at `/` (docs/architecture.md, "The REST API"): five
 //! hand-written static files embedded in the binary. The page talks only to
 //! the public REST API, with the caller's key in an `Authorization` header,
 //! so it can do nothing a REST client cannot.
@@ -97,6 +97,12 @@ static I18N_JS: LazyLock<Asset> = LazyLock::new(|| {
         "text/javascript; charset=utf-8",
     )
 });
+static REST_JS: LazyLock<Asset> = LazyLock::new(|| {
+    Asset::new(
+        include_bytes!("../console/rest.js"),
+        "text/javascript; charset=utf-8",
+    )
+});
 static STYLE_CSS: LazyLock<Asset> = LazyLock::new(|| {
     Asset::new(
         include_bytes!("../console/style.css"),
@@ -108,6 +114,7 @@ fn asset(name: &str) -> Option<&'static Asset> {
     match name {
         "app.js" => Some(&APP_JS),
         "i18n.js" => Some(&I18N_JS),
+        "rest.js" => Some(&REST_JS),
         "style.css" => Some(&STYLE_CSS),
         _ => None,
     }
@@ -157,6 +164,7 @@ mod tests {
             ("/", "text/html; charset=utf-8"),
             ("/console/app.js", "text/javascript; charset=utf-8"),
             ("/console/i18n.js", "text/javascript; charset=utf-8"),
+            ("/console/rest.js", "text/javascript; charset=utf-8"),
             ("/console/style.css", "text/css; charset=utf-8"),
         ] {
             let response = get(path, None).await;

@@ -154,35 +154,59 @@
     schedulePolls();
   }
 
-  function renderRow(id) {
+  // Rows are made once per task and then updated in place, so a click or
+  // the keyboard focus on a row is never lost to a long poll's answer.
+  const rows = new Map();
+
+  function rowOf(id) {
+    let row = rows.get(id);
+    if (!row) {
+      const cell = (className) => el('td', { className });
+      row = el('tr', { dataset: { taskId: id } },
+        el('td', { className: 'file' }, el('a', { href: rest.taskHref(id) })),
+        el('td', { className: 'st' }, el('span', { className: 'state' }), el('div', { className: 'error' })),
+        el('td', { className: 'prog' }, el('progress', { max: 100 }), el('div')),
+        cell('attempts'), cell('age'));
+      rows.set(id, row);
+    }
+    return row;
+  }
+
+  function fillRow(id) {
     const s = tasks.get(id);
+    const row = rowOf(id);
+    const [file, st, prog, attempts, when] = row.cells;
     const state = stateOf(id, s);
     const pct = percent(s);
     const progressText = s.pages_total ? t('pagesOf', s.pages_done || 0, s.pages_total) : `${pct} %`;
-    return el('tr', { dataset: { taskId: id, state } },
-      el('td', { className: 'file', dataset: { label: t('file') } },
-        el('a', { href: rest.taskHref(id), textContent: displayName(id) })),
-      el('td', { dataset: { label: t('state') } },
-        el('span', { className: 'state', dataset: { state }, textContent: t(`st_${state}`) }),
-        s.error_message && state !== 'cancelled' ? el('div', { className: 'error', textContent: s.error_message }) : null),
-      el('td', { className: 'prog', dataset: { label: t('progress') } },
-        el('progress', { max: 100, value: pct, 'aria-label': `${displayName(id)}: ${progressText}` }),
-        el('div', { textContent: progressText })),
-      el('td', { dataset: { label: t('attempts') }, textContent: s.attempts ?? '–' }),
-      el('td', { dataset: { label: t('age') }, textContent: age(s.created_at), title: s.created_at || '' }));
+    row.dataset.state = state;
+    file.dataset.label = t('file');
+    file.firstChild.textContent = displayName(id);
+    st.dataset.label = t('state');
+    st.firstChild.dataset.state = state;
+    st.firstChild.textContent = t(`st_${state}`);
+    st.lastChild.textContent = s.error_message && state !== 'cancelled' ? s.error_message : '';
+    prog.dataset.label = t('progress');
+    prog.firstChild.value = pct;
+    prog.firstChild.setAttribute('aria-label', `${displayName(id)}: ${progressText}`);
+    prog.lastChild.textContent = progressText;
+    attempts.dataset.label = t('attempts');
+    attempts.textContent = s.attempts ?? '–';
+    when.dataset.label = t('age');
+    when.textContent = age(s.created_at);
+    when.title = s.created_at || '';
+    return row;
   }
 
   function renderList() {
     const filter = $('filter').value;
     const shown = order.filter((id) => tasks.has(id) && (!filter || tasks.get(id).status === filter));
-    // Keep keyboard focus on the same task's link across a re-render.
-    const focused = document.activeElement && document.activeElement.closest('#task-rows tr');
-    const focusedId = focused && focused.dataset.taskId;
-    $('task-rows').replaceChildren(...shown.map(renderRow));
-    if (focusedId) {
-      const again = [...$('task-rows').rows].find((row) => row.dataset.taskId === focusedId);
-      if (again) again.querySelector('a').focus();
-    }
+    const body = $('task-rows');
+    shown.forEach((id, i) => {
+      const row = fillRow(id);
+      if (body.rows[i] !== row) body.insertBefore(row, body.rows[i] || null);
+    });
+    while (body.rows.length > shown.length) body.lastChild.remove();
     $('no-tasks').hidden = shown.length > 0;
     $('more').hidden = !continueToken;
   }

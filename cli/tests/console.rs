@@ -160,6 +160,13 @@ async fn upload_watch_read_download_and_cancel_in_a_browser() -> Result<()> {
         .click(&format!("#task-rows tr[data-task-id=\"{task}\"] a"))
         .await?;
     wait_view_state(&browser, "completed").await?;
+    let focused = browser
+        .run("return document.activeElement.id;", json!([]))
+        .await?;
+    ensure!(
+        focused == "task-title",
+        "the view takes the focus: {focused}"
+    );
     let pages = browser
         .wait_for(
             "the pages' text",

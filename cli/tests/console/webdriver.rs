@@ -185,12 +185,17 @@ impl Session {
             .ok_or_else(|| anyhow!("no element reference for {css}: {found}"))
     }
 
+    /// Clicks the element; found again if the page replaced it in between.
     pub async fn click(&self, css: &str) -> Result<()> {
-        let id = self.find(css).await?;
-        self.post(&format!("/element/{id}/click"), json!({}))
-            .await
-            .with_context(|| format!("clicking {css}"))
-            .map(drop)
+        let mut tries = 0;
+        loop {
+            let id = self.find(css).await?;
+            match self.post(&format!("/element/{id}/click"), json!({})).await {
+                Ok(_) => return Ok(()),
+                Err(e) if tries < 5 && format!("{e}").contains("stale element") => tries += 1,
+                Err(e) => return Err(e.context(format!("clicking {css}"))),
+            }
+        }
     }
 
     /// Types `text` into the element, as a keyboard would; for a file input, `text` is a path.

@@ -214,6 +214,13 @@ async fn upload_watch_read_download_and_cancel_in_a_browser() -> Result<()> {
         .text()
         .await?;
     ensure!(txt == expected, "the download differs from the REST result");
+    browser.click("#download-json").await?;
+    let document: Value =
+        serde_json::from_str(&downloaded(downloads.path(), "report.json").await?)?;
+    ensure!(
+        document["pages"].as_array().map(Vec::len) == Some(2),
+        "report.json: {document}"
+    );
 
     // The interface switches to Korean and back.
     browser.click("#lang option[value=\"ko\"]").await?;

@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod cache;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod extraction;
 pub mod lang;

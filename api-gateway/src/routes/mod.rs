@@ -33,4 +33,5 @@ pub fn router(state: AppState) -> Router {
             crate::metrics::track,
         ))
         .with_state(state)
+        .merge(crate::console::router())
 }

@@ -24,7 +24,7 @@ pub struct Cli {
 pub enum Command {
     /// Run all of pdfx on this machine: the Kubernetes API emulator, the local
     /// executor, the operator and the REST gateway, in one process.
-    Up(crate::up::UpArgs),
+    Up(Box<crate::up::UpArgs>),
     /// Upload PDFs for extraction and print their task ids.
     Submit(SubmitArgs),
     /// Show a task's status.

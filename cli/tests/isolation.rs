@@ -2,6 +2,8 @@
 //! never takes the API down with it, and the operator retries no faster than
 //! its backoff.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::sync::Arc;

@@ -1,6 +1,8 @@
 //! The seed's promises, end to end: `pdfx up` in a temporary folder, used
 //! only through its REST API, the `pdfx` client and `kubectl`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::collections::BTreeMap;

@@ -57,29 +57,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
-    // Both kube and the S3 client use rustls; name the provider once for the process.
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let cli = Cli::parse();
-    if let Err(e) = cli.log.init() {
-        eprintln!("error: {e}");
-        return ExitCode::FAILURE;
-    }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("error: starting the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "operator stopped");
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    let log = cli.log.clone();
+    pdfx_runtime::process::main("operator", &log, || async {
+        run(cli).await.map(|()| ExitCode::SUCCESS)
+    })
 }

@@ -6,12 +6,14 @@
 //! - [`admin`]: `/healthz`, `/readyz` with named checks, `/metrics`;
 //! - [`shutdown`]: one cancellation token that SIGTERM and Ctrl-C trigger;
 //! - [`args`]: command-line groups flattened into each binary;
-//! - [`quantity`]: Kubernetes resource quantities as exact numbers.
+//! - [`quantity`]: Kubernetes resource quantities as exact numbers;
+//! - [`process`]: the `main` of a service binary (TLS provider, logging, runtime, exit code).
 
 #[cfg(feature = "admin")]
 pub mod admin;
 pub mod args;
 pub mod logging;
+pub mod process;
 pub mod quantity;
 pub mod shutdown;
 

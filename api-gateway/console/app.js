@@ -114,7 +114,7 @@
   }
 
   const number = (n) => new Intl.NumberFormat(lang).format(n);
-  const displayName = (id) => names()[id] || id;
+  const displayName = (id) => tasks.get(id)?.file_name || names()[id] || id;
 
   function el(tag, props = {}, ...children) {
     const node = document.createElement(tag);

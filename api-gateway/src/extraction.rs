@@ -14,7 +14,7 @@ pub const LABEL_ORIGIN: &str = "pdfx.dev/origin";
 pub const ORIGIN_GATEWAY: &str = "gateway";
 /// Label: the hash of the `Idempotency-Key` (the resource name is derived from it too).
 pub const LABEL_IDEMPOTENCY: &str = "pdfx.dev/idempotency-key-hash";
-pub const ANNOTATION_FILENAME: &str = "pdfx.dev/original-filename";
+pub use pdfx_crd::rest::ANNOTATION_FILENAME;
 pub const ANNOTATION_SIZE: &str = "pdfx.dev/size-bytes";
 pub const ANNOTATION_SHA256: &str = "pdfx.dev/sha256";
 pub const ANNOTATION_UPLOAD: &str = "pdfx.dev/upload-id";

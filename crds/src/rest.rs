@@ -12,6 +12,9 @@ use crate::{FailureReason, PdfExtraction, Phase, ResultSummary};
 pub const CANCELLED: &str = "Cancelled";
 /// `error_code` when a failed resource does not say why (e.g. written by hand).
 pub const UNKNOWN_FAILURE: &str = "Unknown";
+/// Annotation in which the gateway keeps an upload's original file name; the
+/// REST status shows it as `file_name`.
+pub const ANNOTATION_FILENAME: &str = "pdfx.dev/original-filename";
 
 /// The four states a REST client sees.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -45,6 +48,9 @@ impl TaskState {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TaskStatus {
     pub task_id: String,
+    /// The uploaded file's name, when the task came through the gateway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_name: Option<String>,
     pub status: TaskState,
     /// A sentence for people about where the task is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -154,6 +160,12 @@ pub fn task_status(
 
     let mut out = TaskStatus {
         task_id: task_id.to_owned(),
+        file_name: resource
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(ANNOTATION_FILENAME))
+            .cloned(),
         status: TaskState::Pending,
         message: None,
         progress: None,
@@ -287,6 +299,18 @@ mod tests {
         r.metadata.creation_timestamp = Some(now());
         r.status = status;
         r
+    }
+
+    #[test]
+    fn the_uploaded_file_name_comes_from_the_gateways_annotation() {
+        let mut r = resource(None);
+        assert_eq!(task_status("doc", &r, None).file_name, None);
+        r.metadata.annotations =
+            Some([(ANNOTATION_FILENAME.to_owned(), "보고서.pdf".to_owned())].into());
+        let status = task_status("doc", &r, None);
+        assert_eq!(status.file_name.as_deref(), Some("보고서.pdf"));
+        let json = serde_json::to_value(&status).unwrap();
+        assert_eq!(json["file_name"], "보고서.pdf");
     }
 
     fn with_phase(phase: Phase) -> PdfExtractionStatus {

@@ -42,6 +42,7 @@ impl Banner {
         format!(
             "pdfx is ready ({auth})\n\
              \n  REST API    {url}\
+             \n  console     {url}/  (drop PDFs in a browser)\
              \n  kubeconfig  {kubeconfig}\
              \n  data        {data}  ({slots} runner slot(s))\
              \n\
@@ -79,6 +80,10 @@ mod tests {
         let text = banner.text();
         assert!(text.contains("auth is OFF"), "{text}");
         assert!(text.contains("REST API    http://127.0.0.1:9000"), "{text}");
+        assert!(
+            text.contains("console     http://127.0.0.1:9000/"),
+            "{text}"
+        );
         assert!(
             text.contains("kubectl --kubeconfig /data/.pdfx/kubeconfig get pdfx"),
             "{text}"

@@ -77,6 +77,10 @@ fn memory(q: &str) -> Option<RunnerResources> {
     })
 }
 
+fn status_phase(r: &PdfExtraction) -> Option<Phase> {
+    r.status.as_ref().and_then(|s| s.phase)
+}
+
 fn status(r: &PdfExtraction) -> pdfx_crd::PdfExtractionStatus {
     r.status.clone().unwrap()
 }
@@ -90,16 +94,14 @@ async fn a_request_no_node_can_hold_fails_unschedulable_and_frees_the_slot() {
     cluster.config.max_concurrent_jobs = 1;
     cluster.config.max_attempts = 2;
     cluster.config.max_memory = "16Gi".parse().unwrap();
-    cluster.config.pod_start_timeout = Duration::from_secs(2);
+    // Long enough that the first attempt still holds the slot when the second
+    // extraction arrives (a hang guard, not a speed assumption).
+    cluster.config.pod_start_timeout = Duration::from_secs(5);
     cluster.start_operator();
     let big = cluster.upload_sample("huge", 1, SampleKind::Text, SampleLanguage::English);
     cluster
         .create("huge", &big, |spec| spec.resources = memory("8Gi"))
         .await;
-    let key = cluster.upload_sample("after", 1, SampleKind::Text, SampleLanguage::English);
-    cluster.create("after", &key, |_| {}).await;
-
-    // While the big one waits for a node, the other is queued behind it.
     let waiting = eventually("the big pod unschedulable", || async {
         pod_of(&cluster, "huge-1")
             .await
@@ -110,8 +112,16 @@ async fn a_request_no_node_can_hold_fails_unschedulable_and_frees_the_slot() {
         waiting.starts_with("0/1 nodes are available: 1 Insufficient memory."),
         "{waiting}"
     );
-    let queued = cluster.api().get("after").await.unwrap();
-    assert_eq!(status(&queued).phase, Some(Phase::Queued));
+    // Created once the big one holds the slot (creation times have second
+    // resolution, so two created together would tie in the queue's order):
+    // while the big one waits for a node, the other is queued behind it.
+    let key = cluster.upload_sample("after", 1, SampleKind::Text, SampleLanguage::English);
+    cluster.create("after", &key, |_| {}).await;
+    eventually("the later extraction queued", || async {
+        let after = cluster.api().get("after").await.unwrap();
+        (status_phase(&after) == Some(Phase::Queued)).then_some(())
+    })
+    .await;
 
     let huge = status(&cluster.wait_finished("huge").await);
     assert_eq!(huge.phase, Some(Phase::Failed), "{huge:?}");
@@ -131,7 +141,7 @@ async fn a_request_no_node_can_hold_fails_unschedulable_and_frees_the_slot() {
         );
         let message = attempt.message.clone().unwrap_or_default();
         assert!(
-            message.contains("did not start within 2s") && message.contains("Insufficient memory"),
+            message.contains("did not start within 5s") && message.contains("Insufficient memory"),
             "{message}"
         );
     }

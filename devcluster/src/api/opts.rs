@@ -1,0 +1,131 @@
+//! Options and results of the registry operations, as parsed from query strings and bodies.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::selectors::{FieldSelector, LabelSelector};
+
+/// Configuration of the emulated API server.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Persist to this directory (None: in memory only).
+    pub data_dir: Option<std::path::PathBuf>,
+    /// Events kept for watch resumption; older RVs get 410 Expired.
+    pub history: usize,
+    /// Interval between BOOKMARK events on watches that allow them.
+    pub bookmark_interval: Duration,
+    /// Watch length when the client sends no `timeoutSeconds`.
+    pub default_watch_timeout: Duration,
+    /// How often the garbage collector scans even without a wake-up.
+    pub gc_interval: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: None,
+            history: 10_000,
+            bookmark_interval: Duration::from_secs(10),
+            default_watch_timeout: Duration::from_secs(1800),
+            gc_interval: Duration::from_secs(2),
+        }
+    }
+}
+
+/// `fieldValidation` query parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FieldValidation {
+    /// Drop unknown fields silently.
+    #[default]
+    Ignore,
+    /// Drop unknown fields (a real server also adds a Warning header).
+    Warn,
+    /// Reject unknown fields with 400.
+    Strict,
+}
+
+/// Options shared by writes.
+#[derive(Debug, Clone, Default)]
+pub struct WriteOpts {
+    /// `dryRun=All`: run everything but do not store.
+    pub dry_run: bool,
+    /// Unknown-field handling.
+    pub field_validation: FieldValidation,
+}
+
+/// PATCH body types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatchType {
+    /// `application/merge-patch+json`.
+    Merge,
+    /// `application/json-patch+json`.
+    Json,
+    /// `application/strategic-merge-patch+json` (approximated as a merge patch for built-ins).
+    Strategic,
+    /// `application/apply-patch+yaml` (server-side apply, approximated as a merge patch).
+    Apply,
+}
+
+/// `DeleteOptions` body.
+#[derive(Debug, Clone, Default)]
+pub struct DeleteOpts {
+    /// `Background`, `Foreground` or `Orphan`.
+    pub propagation: Option<String>,
+    /// Precondition on uid.
+    pub uid: Option<String>,
+    /// Precondition on resourceVersion.
+    pub resource_version: Option<String>,
+    /// `dryRun: ["All"]`.
+    pub dry_run: bool,
+}
+
+impl DeleteOpts {
+    /// Parse a DeleteOptions body (empty = defaults).
+    pub fn from_json(v: &Value) -> Self {
+        Self {
+            propagation: v
+                .get("propagationPolicy")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            uid: v
+                .pointer("/preconditions/uid")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            resource_version: v
+                .pointer("/preconditions/resourceVersion")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            dry_run: v
+                .get("dryRun")
+                .and_then(Value::as_array)
+                .is_some_and(|a| a.iter().any(|x| x == "All")),
+        }
+    }
+}
+
+/// List query options.
+#[derive(Debug, Clone, Default)]
+pub struct ListOpts {
+    /// Label selector.
+    pub labels: LabelSelector,
+    /// Field selector.
+    pub fields: FieldSelector,
+    /// Page size (0 = everything).
+    pub limit: usize,
+    /// Continue token.
+    pub continue_token: Option<String>,
+}
+
+/// One page of a list.
+#[derive(Debug, Clone)]
+pub struct ListPage {
+    /// Items in served form.
+    pub items: Vec<Value>,
+    /// The list's resourceVersion.
+    pub rv: u64,
+    /// Continue token when more items remain.
+    pub cont: Option<String>,
+    /// How many items remain after this page.
+    pub remaining: Option<usize>,
+}

@@ -281,10 +281,10 @@ impl Client {
         }))
     }
 
-    /// Cancels (deletes) a task.
-    pub async fn cancel(&self, task_id: &str) -> Result<TaskStatus, ClientError> {
+    /// Cancels (deletes) a task; the server answers `204 No Content`.
+    pub async fn cancel(&self, task_id: &str) -> Result<(), ClientError> {
         let request = self.request(Method::DELETE, &format!("extract/{}", encode(task_id)))?;
-        self.json(request, "the cancellation's answer").await
+        self.send(request).await.map(drop)
     }
 
     /// One page of the caller's tasks, newest first.

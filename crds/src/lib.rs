@@ -8,6 +8,7 @@
 
 pub mod conditions;
 pub mod crd;
+pub mod ip_range;
 pub mod layout;
 pub mod pages;
 pub mod reasons;

@@ -30,6 +30,9 @@ pub mod env {
     pub const OCR_ENDPOINT: &str = "PDFX_OCR_ENDPOINT";
     /// `auto`, `text` or `json`; Jobs always log JSON.
     pub const LOG_FORMAT: &str = "PDFX_LOG_FORMAT";
+    /// Comma-separated address ranges a `url` source may resolve to although
+    /// they are loopback, private or link-local ([`crate::ip_range`]).
+    pub const URL_ALLOWED_RANGES: &str = "PDFX_URL_ALLOWED_RANGES";
     /// Where the kubelet-like executor wants the termination message, when the
     /// runner cannot own `/dev/termination-log` (single-machine mode).
     pub const TERMINATION_MESSAGE_PATH: &str = "TERMINATION_MESSAGE_PATH";
@@ -83,6 +86,8 @@ pub struct RunnerOptions {
     pub engine: OcrEngine,
     /// Required with `engine: http`.
     pub ocr_endpoint: Option<String>,
+    /// Non-public address ranges a `url` source may still reach (CIDRs).
+    pub url_allowed_ranges: Vec<String>,
 }
 
 impl RunnerOptions {
@@ -97,6 +102,7 @@ impl RunnerOptions {
             pages: ocr.pages.clone().filter(|p| !p.trim().is_empty()),
             engine: ocr.engine,
             ocr_endpoint: None,
+            url_allowed_ranges: Vec::new(),
         }
     }
 
@@ -117,6 +123,9 @@ impl RunnerOptions {
         vars.push((env::ENGINE, wire_name(&self.engine)));
         if let Some(endpoint) = &self.ocr_endpoint {
             vars.push((env::OCR_ENDPOINT, endpoint.clone()));
+        }
+        if !self.url_allowed_ranges.is_empty() {
+            vars.push((env::URL_ALLOWED_RANGES, self.url_allowed_ranges.join(",")));
         }
         vars
     }
@@ -150,6 +159,16 @@ impl RunnerOptions {
                 .transpose()?
                 .unwrap_or(defaults.engine),
             ocr_endpoint: get(env::OCR_ENDPOINT),
+            url_allowed_ranges: get(env::URL_ALLOWED_RANGES)
+                .map(|ranges| {
+                    ranges
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|r| !r.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
     }
 }
@@ -280,6 +299,7 @@ mod tests {
             pages: Some("1-5,9".into()),
             engine: OcrEngine::Http,
             ocr_endpoint: Some("http://ocr:8000/v1".into()),
+            url_allowed_ranges: vec!["10.20.0.0/16".into(), "fd00::/8".into()],
         };
         let vars = full.to_env();
         assert_eq!(RunnerOptions::from_env(lookup(&vars)), Ok(full.clone()));
@@ -295,7 +315,8 @@ mod tests {
                 env::LOG_FORMAT,
                 env::PAGES,
                 env::ENGINE,
-                env::OCR_ENDPOINT
+                env::OCR_ENDPOINT,
+                env::URL_ALLOWED_RANGES
             ]
         );
         assert_eq!(vars[2].1, "kor+eng");

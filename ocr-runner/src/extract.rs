@@ -40,6 +40,8 @@ pub struct ExtractRequest {
     pub workers: Option<usize>,
     pub engine: EngineKind,
     pub ocr_endpoint: Option<url::Url>,
+    /// Non-public ranges a URL source may reach ([`crate::source`]).
+    pub url_allowed_ranges: Vec<pdfx_crd::ip_range::IpRange>,
     pub ocr_timeout: Duration,
     /// Attempts per page against the OCR server, the first included.
     pub ocr_max_attempts: u32,
@@ -74,6 +76,7 @@ impl ExtractRequest {
             workers: None,
             engine: EngineKind::Tesseract,
             ocr_endpoint: None,
+            url_allowed_ranges: Vec::new(),
             ocr_timeout: Duration::from_secs(120),
             ocr_max_attempts: 5,
             segmentation: None,
@@ -221,7 +224,13 @@ pub async fn extract(
         None => tempfile::Builder::new().prefix("pdfx-").tempdir(),
     }
     .map_err(|e| RunnerError::io("creating a work directory", e))?;
-    let source_path = source::fetch(&location, &request.s3, workdir.path()).await?;
+    let source_path = source::fetch(
+        &location,
+        &request.s3,
+        &request.url_allowed_ranges,
+        workdir.path(),
+    )
+    .await?;
 
     let (password, reopen_every) = (request.password.clone(), request.reopen_every);
     let path = source_path.clone();

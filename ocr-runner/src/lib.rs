@@ -18,5 +18,6 @@ pub mod pipeline;
 pub mod sample;
 pub mod scans;
 pub mod source;
+pub mod url_guard;
 
 pub use error::RunnerError;

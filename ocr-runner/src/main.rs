@@ -79,6 +79,11 @@ struct ExtractArgs {
     /// OCR server URL for `--engine http` (see the README for the contract).
     #[arg(long, env = runner::env::OCR_ENDPOINT)]
     ocr_endpoint: Option<url::Url>,
+    /// Non-public address ranges (CIDRs, comma-separated) a URL source may
+    /// resolve to; every other loopback, private, link-local or metadata
+    /// address is refused, before connecting and after every redirect.
+    #[arg(long, env = runner::env::URL_ALLOWED_RANGES, value_delimiter = ',')]
+    url_allowed_ranges: Vec<String>,
     /// Timeout of one OCR server request, in seconds.
     #[arg(long, env = "PDFX_OCR_TIMEOUT_SECS", default_value_t = 120)]
     ocr_timeout_secs: u64,
@@ -182,6 +187,12 @@ fn options_from(args: &ExtractArgs) -> RunnerOptions {
         pages: args.pages.clone().filter(|p| !p.trim().is_empty()),
         engine: args.engine,
         ocr_endpoint: args.ocr_endpoint.as_ref().map(url::Url::to_string),
+        url_allowed_ranges: args
+            .url_allowed_ranges
+            .iter()
+            .map(|r| r.trim().to_owned())
+            .filter(|r| !r.is_empty())
+            .collect(),
     }
 }
 
@@ -195,6 +206,12 @@ fn request_from(args: &ExtractArgs) -> Result<ExtractRequest, RunnerError> {
     request.workers = args.workers;
     request.engine = options.engine;
     request.ocr_endpoint = args.ocr_endpoint.clone();
+    request.url_allowed_ranges = options
+        .url_allowed_ranges
+        .iter()
+        .map(|r| r.parse::<pdfx_crd::ip_range::IpRange>())
+        .collect::<Result<_, _>>()
+        .map_err(|e| RunnerError::InvalidOptions(format!("--url-allowed-ranges: {e}")))?;
     request.ocr_timeout = Duration::from_secs(args.ocr_timeout_secs.max(1));
     request.ocr_max_attempts = args.ocr_max_attempts;
     request.segmentation = args.segmentation;
@@ -376,6 +393,7 @@ mod tests {
             pages: Some("2-4,9".into()),
             engine: OcrEngine::Http,
             ocr_endpoint: Some("http://ocr.example:8000/v1".into()),
+            url_allowed_ranges: vec!["10.1.0.0/16".into()],
         };
         let command = Cli::command();
         let job = command

@@ -6,10 +6,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use futures::StreamExt;
+use pdfx_crd::ip_range::IpRange;
 use pdfx_storage::{S3Config, StorageError, StorageUri, Store};
 use tokio::io::AsyncWriteExt;
 
 use crate::error::RunnerError;
+use crate::url_guard;
 
 /// Where a source PDF comes from.
 #[derive(Clone, Debug, PartialEq)]
@@ -95,9 +97,12 @@ fn local_error(path: &Path, error: std::io::Error) -> RunnerError {
 }
 
 /// Makes the source available as a local file under `workdir` and returns its path.
+/// A URL is fetched only from public addresses or `url_allowed` ranges
+/// ([`crate::url_guard`]).
 pub async fn fetch(
     source: &SourceLocation,
     s3: &S3Config,
+    url_allowed: &[IpRange],
     workdir: &Path,
 ) -> Result<PathBuf, RunnerError> {
     let target = workdir.join("source.pdf");
@@ -138,28 +143,87 @@ pub async fn fetch(
             Ok(target)
         }
         SourceLocation::Url(url) => {
-            download(url, &target).await?;
+            download(url, url_allowed, &target).await?;
             Ok(target)
         }
     }
 }
 
-async fn download(url: &url::Url, target: &Path) -> Result<(), RunnerError> {
+/// Redirects followed before giving up; each is checked like the first URL.
+const MAX_REDIRECTS: usize = 10;
+
+async fn download(url: &url::Url, allowed: &[IpRange], target: &Path) -> Result<(), RunnerError> {
     let uri = redact(url.as_str());
     let transient = |message: String| RunnerError::SourceTransient {
         uri: uri.clone(),
         message,
     };
-    let client = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(30))
-        .read_timeout(Duration::from_secs(120))
-        .build()
-        .map_err(|e| transient(e.without_url().to_string()))?;
-    let response = client
-        .get(url.clone())
-        .send()
-        .await
-        .map_err(|e| transient(e.without_url().to_string()))?;
+    let denied = |message: String| RunnerError::SourceDenied {
+        uri: uri.clone(),
+        message,
+    };
+    let mut current = url.clone();
+    let mut redirects = 0;
+    let response = loop {
+        if !matches!(current.scheme(), "http" | "https") {
+            return Err(denied(format!(
+                "refused: a redirect to a {} URL",
+                current.scheme()
+            )));
+        }
+        let host = current
+            .host_str()
+            .ok_or_else(|| denied("the URL has no host".into()))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let port = current
+            .port_or_known_default()
+            .ok_or_else(|| denied("the URL has no port".into()))?;
+        let addresses: Vec<std::net::SocketAddr> = match host.parse::<std::net::IpAddr>() {
+            Ok(ip) => vec![std::net::SocketAddr::new(ip, port)],
+            Err(_) => tokio::net::lookup_host((host.as_str(), port))
+                .await
+                .map_err(|e| transient(format!("resolving {host}: {e}")))?
+                .collect(),
+        };
+        url_guard::check(&host, &addresses, allowed).map_err(denied)?;
+        // Connect to the addresses just checked, never to a second answer of
+        // the resolver; follow redirects here, each checked again.
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(30))
+            .read_timeout(Duration::from_secs(120))
+            .redirect(reqwest::redirect::Policy::none())
+            .resolve_to_addrs(&host, &addresses)
+            .build()
+            .map_err(|e| transient(e.without_url().to_string()))?;
+        let response = client
+            .get(current.clone())
+            .send()
+            .await
+            .map_err(|e| transient(e.without_url().to_string()))?;
+        if !response.status().is_redirection() {
+            break response;
+        }
+        redirects += 1;
+        if redirects > MAX_REDIRECTS {
+            return Err(RunnerError::SourceNotFound {
+                uri: uri.clone(),
+                message: format!("more than {MAX_REDIRECTS} redirects"),
+            });
+        }
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .ok_or_else(|| RunnerError::SourceNotFound {
+                uri: uri.clone(),
+                message: format!("HTTP {} without a Location", response.status()),
+            })?;
+        current = current
+            .join(location)
+            .map_err(|e| denied(format!("a redirect to an invalid URL: {e}")))?;
+    };
     let status = response.status();
     if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
         return Err(RunnerError::SourceDenied {

@@ -73,6 +73,11 @@ pub struct OperatorArgs {
     /// OCR server for `engine: http`.
     #[arg(long, env = "PDFX_OCR_ENDPOINT")]
     pub ocr_endpoint: Option<String>,
+    /// Non-public address ranges (CIDRs) that `spec.source.url` may reach,
+    /// e.g. an internal file server; every other loopback, private,
+    /// link-local or metadata address is refused by the runner.
+    #[arg(long, env = "PDFX_URL_ALLOWED_RANGES", value_delimiter = ',')]
+    pub url_allowed_ranges: Vec<String>,
     /// An attempt whose pod has not started this long after its Job began
     /// (unsuspended) is ended as Unschedulable, ImagePullFailed or
     /// StartTimeout and retried: e.g. `10m`, `90s`.
@@ -168,6 +173,8 @@ pub struct OperatorConfig {
     pub storage_region: Option<String>,
     /// The OCR server for `engine: http`.
     pub ocr_endpoint: Option<String>,
+    /// Non-public ranges a URL source may reach, validated CIDRs.
+    pub url_allowed_ranges: Vec<String>,
     /// Service account of runner pods (its token is never mounted).
     pub runner_service_account: Option<String>,
     /// `progress.json` is mirrored into status at most this often per extraction.
@@ -210,6 +217,7 @@ impl OperatorConfig {
             storage_endpoint: None,
             storage_region: None,
             ocr_endpoint: None,
+            url_allowed_ranges: Vec::new(),
             runner_service_account: None,
             progress_interval: Duration::from_secs(2),
             pod_start_timeout: Duration::from_secs(600),
@@ -293,6 +301,20 @@ impl TryFrom<OperatorArgs> for OperatorConfig {
         config.storage_secret = args.storage_secret;
         config.storage_endpoint = args.runner_s3_endpoint;
         config.ocr_endpoint = args.ocr_endpoint;
+        config.url_allowed_ranges = args
+            .url_allowed_ranges
+            .iter()
+            .map(|r| r.trim())
+            .filter(|r| !r.is_empty())
+            .map(|r| {
+                r.parse::<pdfx_crd::ip_range::IpRange>()
+                    .map(|range| range.to_string())
+                    .map_err(|e| ConfigError::Invalid {
+                        flag: "url-allowed-ranges",
+                        message: e.to_string(),
+                    })
+            })
+            .collect::<Result<_, _>>()?;
         config.runner_service_account = args.runner_service_account;
         config.progress_interval = Duration::from_secs(args.progress_interval_secs.max(1));
         if args.pod_start_timeout.is_zero() {
@@ -375,6 +397,14 @@ mod tests {
         let err = config(&["--namespace", "team-a,Team_B"]).unwrap_err();
         assert!(err.to_string().contains("--namespace"), "{err}");
         assert!(err.to_string().contains("Team_B"), "{err}");
+    }
+
+    #[test]
+    fn url_allowed_ranges_are_validated_cidrs() {
+        let c = config(&["--url-allowed-ranges", "10.20.0.0/16, fd00::/8"]).unwrap();
+        assert_eq!(c.url_allowed_ranges, ["10.20.0.0/16", "fd00::/8"]);
+        let err = config(&["--url-allowed-ranges", "10.0.0.0/40"]).unwrap_err();
+        assert!(err.to_string().contains("--url-allowed-ranges"), "{err}");
     }
 
     #[test]

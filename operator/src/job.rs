@@ -120,6 +120,7 @@ pub fn runner_options(
     if resource.spec.ocr.engine == OcrEngine::Http {
         options.ocr_endpoint = Some(config.ocr_endpoint.clone().ok_or(JobError::NoOcrEndpoint)?);
     }
+    options.url_allowed_ranges = config.url_allowed_ranges.clone();
     Ok(options)
 }
 

@@ -37,7 +37,11 @@ where
     match runtime.block_on(body()) {
         Ok(code) => code,
         Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "{program} stopped");
+            // Log collectors read the structured line; a person at a
+            // terminal reads the plain one, once.
+            if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                tracing::error!(error = format!("{e:#}"), "{program} stopped");
+            }
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }

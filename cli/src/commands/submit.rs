@@ -60,11 +60,13 @@ pub async fn run(args: SubmitArgs) -> Result<ExitCode, ClientError> {
                 })),
                 Output::Json => {}
                 Output::Text => {
-                    let _ = bars.println(format!("{}  {}", answer.task_id, path.display()));
+                    // Through the bars (never torn by a redraw), and printed
+                    // also when they are hidden: stdout is not a terminal.
+                    bars.suspend(|| println!("{}  {}", answer.task_id, path.display()));
                 }
             },
             Err(e) => {
-                let _ = bars.println(format!("error: {}: {e}", path.display()));
+                bars.suspend(|| eprintln!("error: {}: {e}", path.display()));
             }
         }
         submitted.push((path.clone(), outcome.map(|a| a.task_id)));

@@ -1,17 +1,18 @@
-//! The local executor (DESIGN.md §7): plays kubelet and Job controller for
+//! The local executor (docs/architecture.md, "The emulator and the local
+//! executor"): plays kubelet and Job controller for
 //! batch/v1 Jobs on this machine.
 //!
 //! A reconcile loop (woken by store events and a short timer) plays three
 //! parts, each in its own module:
-//! - [`jobs`]: the Job controller creates a Pod for each Job that needs one and
+//! - `jobs`: the Job controller creates a Pod for each Job that needs one and
 //!   writes the Job's counters and conditions (`Complete`, `Failed` with
 //!   `BackoffLimitExceeded` / `DeadlineExceeded` / `PodFailurePolicy`,
 //!   `Suspended`);
-//! - [`scheduler`]: one node with a capacity (the machine's, or `node_memory` /
+//! - `scheduler`: one node with a capacity (the machine's, or `node_memory` /
 //!   `node_cpu_millis`, and `slots` pods), served as the `Node` object
 //!   `devcluster`; a Pending pod is bound only when its requests fit beside the
 //!   bound pods', else it carries `PodScheduled=False` / `Unschedulable`;
-//! - [`kubelet`]: a bound pod whose image maps to a program runs as a child
+//! - `kubelet`: a bound pod whose image maps to a program runs as a child
 //!   process (an unmapped image waits in `ErrImagePull` / `ImagePullBackOff`),
 //!   and its end is written back: phase, times, exit code, `OOMKilled`, the
 //!   termination message.

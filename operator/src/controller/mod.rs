@@ -92,6 +92,9 @@ pub struct Context {
     /// The controllers' caches of every watched PdfExtraction (one per
     /// watched namespace, or one of all namespaces), for admission.
     pub stores: Vec<Store<PdfExtraction>>,
+    /// Tells every controller that a slot freed, so that the oldest queued
+    /// extractions are admitted at once instead of at their next poll.
+    slot_freed: tokio::sync::broadcast::Sender<()>,
     /// Serialises admission decisions; holds slots granted but not yet visible in `store`.
     admissions: Mutex<HashMap<String, (u32, Instant)>>,
     /// When each running extraction's progress was last read (throttle).
@@ -104,6 +107,12 @@ pub struct Context {
 }
 
 impl Context {
+    /// Wakes the queue: a running extraction ended or gave up its slot.
+    fn free_slot(&self) {
+        // No receiver means no controller runs yet (unit tests): nothing to wake.
+        let _ = self.slot_freed.send(());
+    }
+
     /// Every watched PdfExtraction in the caches.
     pub fn cached(&self) -> Vec<Arc<PdfExtraction>> {
         self.stores.iter().flat_map(Store::state).collect()
@@ -127,6 +136,7 @@ impl Context {
             s3,
             metrics,
             stores,
+            slot_freed: tokio::sync::broadcast::channel(16).0,
             admissions: Mutex::new(HashMap::new()),
             progress_reads: std::sync::Mutex::new(HashMap::new()),
             object_stores: Mutex::new(HashMap::new()),
@@ -198,27 +208,82 @@ pub async fn run(
         .iter()
         .map(|namespace| controller_for(&client, namespace.as_deref()))
         .collect();
-    let stores = controllers.iter().map(Controller::store).collect();
-    let context = Arc::new(Context::new(client, config, s3, stores, metrics.clone()));
-    let runs = controllers.into_iter().map(|controller| {
-        let (context, metrics, shutdown) = (context.clone(), metrics.clone(), shutdown.clone());
-        controller
-            .graceful_shutdown_on(shutdown.wait())
-            .run(reconcile, error_policy, context)
-            .for_each(move |outcome| {
-                let metrics = metrics.clone();
-                async move {
-                    match outcome {
-                        Ok((object, _)) => tracing::debug!(%object, "reconciled"),
-                        Err(e) => {
-                            metrics.controller_errors.inc();
-                            tracing::warn!(error = %e, "controller error");
+    let stores: Vec<Store<PdfExtraction>> = controllers.iter().map(Controller::store).collect();
+    let max_concurrent = config.max_concurrent_jobs;
+    let context = Arc::new(Context::new(
+        client,
+        config,
+        s3,
+        stores.clone(),
+        metrics.clone(),
+    ));
+    let runs = controllers
+        .into_iter()
+        .zip(stores)
+        .map(|(controller, store)| {
+            let (context, metrics, shutdown) = (context.clone(), metrics.clone(), shutdown.clone());
+            let wake = queue_wakeups(context.slot_freed.subscribe(), store, max_concurrent);
+            controller
+                .reconcile_on(wake)
+                .graceful_shutdown_on(shutdown.wait())
+                .run(reconcile, error_policy, context)
+                .for_each(move |outcome| {
+                    let metrics = metrics.clone();
+                    async move {
+                        match outcome {
+                            Ok((object, _)) => tracing::debug!(%object, "reconciled"),
+                            Err(e) => {
+                                metrics.controller_errors.inc();
+                                tracing::warn!(error = %e, "controller error");
+                            }
                         }
                     }
-                }
-            })
-    });
+                })
+        });
     futures::future::join_all(runs).await;
+}
+
+/// Each time a slot frees, the oldest queued extractions of `store` (as many
+/// as could be admitted at once) are reconciled, instead of waiting for
+/// their next queue poll.
+fn queue_wakeups(
+    freed: tokio::sync::broadcast::Receiver<()>,
+    store: Store<PdfExtraction>,
+    max_concurrent: usize,
+) -> impl futures::Stream<Item = ObjectRef<PdfExtraction>> + Send + 'static {
+    futures::stream::unfold(freed, |mut freed| async move {
+        match freed.recv().await {
+            Ok(()) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => Some(((), freed)),
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => None,
+        }
+    })
+    .flat_map(move |()| {
+        let mut queued: Vec<Arc<PdfExtraction>> = store
+            .state()
+            .into_iter()
+            .filter(|r| {
+                r.metadata.deletion_timestamp.is_none()
+                    && r.status.as_ref().and_then(|s| s.phase) == Some(pdfx_crd::Phase::Queued)
+            })
+            .collect();
+        queued.sort_by(|a, b| {
+            (
+                a.metadata.creation_timestamp.as_ref().map(|t| t.0),
+                a.name_any(),
+            )
+                .cmp(&(
+                    b.metadata.creation_timestamp.as_ref().map(|t| t.0),
+                    b.name_any(),
+                ))
+        });
+        futures::stream::iter(
+            queued
+                .iter()
+                .take(max_concurrent.max(1))
+                .map(|r| ObjectRef::from_obj(r.as_ref()))
+                .collect::<Vec<_>>(),
+        )
+    })
 }
 
 /// The controller of the PdfExtractions in `namespace` (all when `None`),
@@ -662,6 +727,11 @@ async fn execute(
     let current = resource.status.clone().unwrap_or_default();
     if plan.status != current {
         write_status(&api, resource, resource.resource_version(), &plan.status).await?;
+        let mut after = resource.clone();
+        after.status = Some(plan.status.clone());
+        if decide::holds_slot(resource) && !decide::holds_slot(&after) {
+            context.free_slot();
+        }
         if plan.status.phase != current.phase
             && let Some(phase) = plan.status.phase
         {
@@ -940,6 +1010,8 @@ async fn cleanup(
         publish(&resource, &[event], context).await;
     }
     tracing::info!("cleaned up the Jobs and objects of the extraction");
+    // A cancelled extraction may have held a slot.
+    context.free_slot();
     Ok(ControllerAction::await_change())
 }
 

@@ -184,15 +184,7 @@ impl GatewayConfig {
 }
 
 /// A Kubernetes namespace name (an RFC 1123 label).
-pub fn is_dns_label(text: &str) -> bool {
-    !text.is_empty()
-        && text.len() <= 63
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !text.starts_with('-')
-        && !text.ends_with('-')
-}
+pub use pdfx_crd::types::is_dns_label;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

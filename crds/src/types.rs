@@ -24,6 +24,18 @@ pub const PAGE_RANGE_PATTERN: &str =
 
 /// A Tesseract language code: three letters plus optional script or variant
 /// suffixes (`eng`, `kor`, `chi_sim`, `kor_vert`).
+/// A namespace name (an RFC 1123 label): what a tenant is, and what the
+/// operator's `--namespace` and the gateway's keys name.
+pub fn is_dns_label(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 63
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !text.starts_with('-')
+        && !text.ends_with('-')
+}
+
 pub const LANGUAGE_PATTERN: &str = r"^[a-z]{3}(_[a-z]+)*$";
 
 /// A Kubernetes resource quantity (`512Mi`, `2Gi`, `500m`, `1.5`), the pattern

@@ -113,17 +113,6 @@ pub enum ConfigError {
     Invalid { flag: &'static str, message: String },
 }
 
-/// A namespace name: an RFC 1123 label.
-fn is_dns_label(name: &str) -> bool {
-    name.len() <= 63
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !name.starts_with('-')
-        && !name.ends_with('-')
-        && !name.is_empty()
-}
-
 /// Taking the Lease before acting, when more than one replica runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LeaderElectionConfig {
@@ -332,7 +321,10 @@ impl TryFrom<OperatorArgs> for OperatorConfig {
             .collect();
         namespaces.sort();
         namespaces.dedup();
-        if let Some(bad) = namespaces.iter().find(|n| !is_dns_label(n)) {
+        if let Some(bad) = namespaces
+            .iter()
+            .find(|n| !pdfx_crd::types::is_dns_label(n))
+        {
             return Err(ConfigError::Invalid {
                 flag: "namespace",
                 message: format!("{bad:?} is not a namespace name (a DNS label)"),

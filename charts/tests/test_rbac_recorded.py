@@ -220,6 +220,11 @@ class RecordedRbac(unittest.TestCase):
                 code, _ = http("GET", f"http://127.0.0.1:{api}/apis/pdfx.dev/v1alpha1/namespaces/{TENANT}/pdfextractions/{task}")
                 return code == 404
             wait_until("the resource deleted (finalizer released)", resource_gone)
+            # A leader renews its Lease periodically (a third of its 15 s
+            # duration); a scenario that finished sooner has not renewed yet.
+            def lease_renewed():
+                return any(r.resource == "leases" and r.verb == "patch" for r in operator_proxy.recorded())
+            wait_until("the operator renewing its Lease", lease_renewed)
             return {"operator": operator_proxy.recorded(), "gateway": gateway_proxy.recorded()}
         except BaseException:
             for name, path, log in logs:

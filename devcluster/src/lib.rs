@@ -15,6 +15,7 @@ pub mod error;
 pub mod executor;
 pub mod gc;
 pub mod http;
+pub mod k8s_schema;
 pub mod patch;
 pub mod persist;
 pub mod registry;

@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use crate::k8s_schema::{self, Schema};
+
 /// Where objects of a resource are stored: one storage per group/resource,
 /// whatever version they are served at.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -126,6 +128,16 @@ impl ResourceInfo {
     /// Whether this is a custom resource (CRD-defined).
     pub fn is_custom(&self) -> bool {
         self.builtin.is_none()
+    }
+
+    /// The schema objects of this resource are validated, pruned and merged by, in
+    /// their served form: the CRD version's structural schema, or the built-in
+    /// type's published definition.
+    pub fn type_schema(&self) -> Option<Schema<'_>> {
+        match &self.schema {
+            Some(s) if self.is_custom() => Some(Schema::structural(s)),
+            _ => k8s_schema::definitions().for_kind(&self.group, &self.version, &self.kind),
+        }
     }
 }
 

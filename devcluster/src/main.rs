@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use pdfx_devcluster::executor::runtime::RuntimeArgs;
 use pdfx_devcluster::executor::{Executor, ExecutorConfig};
 use pdfx_devcluster::{ApiServer, Config};
 use pdfx_runtime::Shutdown;
@@ -56,6 +57,8 @@ enum Cmd {
         /// CPU count is reported, and CPU requests do not hold pods back.
         #[arg(long, env = "DEVCLUSTER_NODE_CPU", value_parser = parse_cpu)]
         node_cpu: Option<u64>,
+        #[command(flatten)]
+        runtime: RuntimeArgs,
     },
 }
 
@@ -88,6 +91,7 @@ async fn main() -> anyhow::Result<()> {
             slots,
             node_memory,
             node_cpu,
+            runtime,
         } => {
             let server = ApiServer::new(Config {
                 data_dir: Some(data_dir.clone()),
@@ -117,6 +121,7 @@ async fn main() -> anyhow::Result<()> {
                     node_memory,
                     node_cpu_millis: node_cpu,
                     work_dir: data_dir.join("pods"),
+                    container_runtime: runtime.container_runtime(Vec::new()).await?,
                     ..ExecutorConfig::default()
                 };
                 for m in images {

@@ -177,6 +177,11 @@ pub fn millicores(quantity: &Quantity) -> Result<u64, QuantityError> {
     non_negative(&quantity.0, 3)
 }
 
+/// [`millicores`] of a quantity's text (`"1500m"`, `"2"`).
+pub fn parse_millicores(text: &str) -> Result<u64, QuantityError> {
+    non_negative(text, 3)
+}
+
 /// A validated memory quantity: the text as written (what Jobs carry) and its bytes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ByteQuantity {

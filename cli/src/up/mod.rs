@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
+use pdfx_devcluster::executor::runtime::{RuntimeArgs, RuntimeKind};
 use pdfx_devcluster::executor::{Executor, ExecutorConfig};
 use pdfx_devcluster::{ApiServer, Config as ClusterConfig};
 use pdfx_gateway::{GatewayArgs, GatewayConfig};
@@ -44,6 +45,11 @@ pub struct UpArgs {
     /// Address of the Kubernetes API emulator (kubectl finds it through DIR/kubeconfig).
     #[arg(long, env = "PDFX_KUBE_API_LISTEN", default_value = "127.0.0.1:0")]
     pub kube_api_listen: SocketAddr,
+    /// How runner pods run: `process` (the runner program, the default) or
+    /// `docker` (the `pdfx/ocr-runner` image on the local Docker engine, with
+    /// the Job's security settings and memory limit enforced by the engine).
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
     #[command(flatten)]
     pub gateway: GatewayArgs,
     #[command(flatten)]
@@ -91,11 +97,28 @@ fn write_atomically(path: &Path, contents: &str) -> anyhow::Result<()> {
     std::fs::rename(&partial, path).with_context(|| format!("writing {}", path.display()))
 }
 
+/// A local storage folder, which runner containers must reach at the path
+/// their Job names and write as the runner's non-root user; S3 needs nothing.
+fn shared_storage_folder(storage: &StorageUri) -> anyhow::Result<Vec<PathBuf>> {
+    let StorageUri::File { path: folder } = storage else {
+        return Ok(Vec::new());
+    };
+    let folder = folder.clone();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o777))
+        .with_context(|| format!("letting runner containers write {}", folder.display()))?;
+    Ok(vec![folder])
+}
+
 pub async fn run(args: UpArgs, shutdown: Shutdown) -> anyhow::Result<()> {
     let dir = absolute(&args.data_dir)?;
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let _lock = DataDirLock::acquire(&dir)?;
-    let runner = runner_program(args.runner.as_deref())?;
+    // With the container runtime the image runs, not a local program.
+    let runner = match args.runtime.kind {
+        RuntimeKind::Process => Some(runner_program(args.runner.as_deref())?),
+        RuntimeKind::Docker => None,
+    };
     let slots = args.slots.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(usize::from)
@@ -118,6 +141,10 @@ pub async fn run(args: UpArgs, shutdown: Shutdown) -> anyhow::Result<()> {
         }
     };
     let storage = StorageUri::parse(&storage_url).context("--storage-url")?;
+    let container_runtime = args
+        .runtime
+        .container_runtime(shared_storage_folder(&storage)?)
+        .await?;
     operator_args.storage_url = Some(storage_url);
     let mut operator_config =
         OperatorConfig::try_from(operator_args).context("invalid operator setting")?;
@@ -154,9 +181,12 @@ pub async fn run(args: UpArgs, shutdown: Shutdown) -> anyhow::Result<()> {
     let mut executor = ExecutorConfig {
         slots: slots.max(1),
         work_dir: dir.join("pods"),
+        container_runtime,
         ..ExecutorConfig::default()
     };
-    executor.images.insert(RUNNER_IMAGE.to_owned(), runner);
+    if let Some(runner) = runner {
+        executor.images.insert(RUNNER_IMAGE.to_owned(), runner);
+    }
     running.attach(tokio::spawn(Executor::new(cluster.clone(), executor).run()));
 
     let client = kube::Client::try_from(kube::Config::new(

@@ -11,6 +11,8 @@ pub(super) enum Enforcement {
     CgroupV1(PathBuf),
     CgroupV2(PathBuf),
     RlimitAs,
+    /// The container runtime (a Docker container's own memory cgroup).
+    Runtime,
 }
 
 impl Enforcement {
@@ -20,6 +22,7 @@ impl Enforcement {
             Enforcement::CgroupV1(_) => "cgroup-v1",
             Enforcement::CgroupV2(_) => "cgroup-v2",
             Enforcement::RlimitAs => "rlimit-as",
+            Enforcement::Runtime => "container-runtime",
         }
     }
 }

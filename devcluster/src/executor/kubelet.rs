@@ -126,6 +126,31 @@ impl Executor {
         };
         let command = strings(&container["command"]);
         let args = strings(&container["args"]);
+        if let Some(docker) = self.config.container_runtime.clone() {
+            // The image itself runs: it must be in the engine (nothing is pulled).
+            let Some(image_user) = docker.image_user(&image).await else {
+                let message = format!(
+                    "rpc error: code = NotFound desc = failed to pull and unpack image {image:?}: the image is not in the local Docker engine and devcluster never pulls"
+                );
+                self.pull_failed(pod, &cname, &image, &message, requests)
+                    .await;
+                return;
+            };
+            let pod_name = crate::api::meta_string(pod, "name");
+            let security = super::docker::Security::of(pod, &container);
+            if let Err(message) = security.check_non_root(&image_user, &pod_name, &cname) {
+                self.config_error(pod, &cname, &image, &message, requests)
+                    .await;
+                return;
+            }
+            let spec = super::process::Program::Container {
+                command,
+                args,
+                security,
+            };
+            self.launch(pod, &container, spec, requests).await;
+            return;
+        }
         let untagged = image
             .rsplit_once(':')
             .filter(|(_, tag)| !tag.contains('/'))
@@ -141,31 +166,85 @@ impl Executor {
         } else if let Some(bin) = mapped {
             vec![bin.to_string_lossy().to_string()]
         } else {
-            self.pull_failed(pod, &cname, &image, requests).await;
+            let message = format!(
+                "rpc error: code = NotFound desc = failed to pull and unpack image {image:?}: no local program is mapped to this image (devcluster: --image {image}=PATH)"
+            );
+            self.pull_failed(pod, &cname, &image, &message, requests)
+                .await;
             return;
         };
         argv.extend(args);
-        self.launch(pod, &container, argv, requests).await;
+        self.launch(
+            pod,
+            &container,
+            super::process::Program::Process(argv),
+            requests,
+        )
+        .await;
+    }
+
+    /// The kubelet refuses to create the container (`runAsNonRoot` against a
+    /// root user): the pod stays Pending with `CreateContainerConfigError`,
+    /// holding its requests, as a real node keeps it.
+    async fn config_error(
+        &mut self,
+        pod: &Value,
+        container: &str,
+        image: &str,
+        message: &str,
+        requests: Requests,
+    ) {
+        let uid = crate::api::meta_string(pod, "uid");
+        tracing::info!(pod = %crate::api::meta_string(pod, "name"), message, "CreateContainerConfigError");
+        self.patch_status(
+            &self.pods,
+            pod,
+            waiting_status(
+                container,
+                image,
+                "CreateContainerConfigError",
+                message,
+                &now(),
+            ),
+        )
+        .await;
+        self.record(
+            pod,
+            "Warning",
+            "Failed",
+            "kubelet",
+            &format!("Error: {message}"),
+        )
+        .await;
+        self.pulling.insert(
+            uid,
+            Pulling {
+                requests,
+                failed_at: Instant::now(),
+                // Not a pull: no back-off follows.
+                backing_off: true,
+            },
+        );
     }
 
     /// The image maps to no program: like a kubelet whose pull failed, the
     /// pod is bound (`PodScheduled=True`) and its container waits in
     /// `ErrImagePull`, then `ImagePullBackOff`, until the pod is deleted.
-    async fn pull_failed(&mut self, pod: &Value, container: &str, image: &str, requests: Requests) {
+    async fn pull_failed(
+        &mut self,
+        pod: &Value,
+        container: &str,
+        image: &str,
+        message: &str,
+        requests: Requests,
+    ) {
         let uid = crate::api::meta_string(pod, "uid");
         let name = crate::api::meta_str(pod, "name").unwrap_or_default();
-        tracing::info!(
-            pod = name,
-            image,
-            "image is not mapped to a program: ErrImagePull"
-        );
-        let message = format!(
-            "rpc error: code = NotFound desc = failed to pull and unpack image {image:?}: no local program is mapped to this image (devcluster: --image {image}=PATH)"
-        );
+        tracing::info!(pod = name, image, "image cannot be run: ErrImagePull");
         self.patch_status(
             &self.pods,
             pod,
-            waiting_status(container, image, "ErrImagePull", &message, &now()),
+            waiting_status(container, image, "ErrImagePull", message, &now()),
         )
         .await;
         let pull = format!("Failed to pull image {image:?}: {message}");

@@ -24,9 +24,11 @@
 //! then `exec`s the program, so no unsafe `pre_exec` hook is needed.
 
 mod cgroup;
+pub mod docker;
 mod jobs;
 mod kubelet;
 mod process;
+pub mod runtime;
 mod scheduler;
 
 use std::collections::{HashMap, HashSet};
@@ -76,6 +78,9 @@ pub struct ExecutorConfig {
     /// Have the kernel kill each pod's process when the executor's process
     /// dies (through `setpriv --pdeathsig`, when it is installed).
     pub die_with_executor: bool,
+    /// Run pods as containers of their own image on a Docker engine instead
+    /// of as local programs (`--runtime docker`).
+    pub container_runtime: Option<docker::DockerRuntime>,
 }
 
 impl Default for ExecutorConfig {
@@ -101,6 +106,7 @@ impl Default for ExecutorConfig {
             .collect(),
             disable_cgroups: false,
             die_with_executor: true,
+            container_runtime: None,
         }
     }
 }
@@ -194,6 +200,11 @@ impl Executor {
     pub async fn run(mut self) {
         let _ = std::fs::create_dir_all(&self.config.work_dir);
         self.register_node().await;
+        if let Some(docker) = &self.config.container_runtime {
+            docker
+                .remove_leftovers(&self.config.work_dir.to_string_lossy())
+                .await;
+        }
         self.fail_orphaned_pods().await;
         let mut events = self.server.0.store.subscribe();
         let mut tick = tokio::time::interval(Duration::from_millis(250));

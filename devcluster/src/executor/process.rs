@@ -14,6 +14,29 @@ use super::scheduler::{NODE_NAME, Requests};
 use super::{Executor, MEMORY_ANNOTATION, TERMINATION_ENV, parse_quantity};
 use crate::api::{PatchType, WriteOpts, now};
 
+/// What runs for a pod's container.
+pub(super) enum Program {
+    /// A local program: the argv.
+    Process(Vec<String>),
+    /// The container's image on the Docker engine, with its `command`/`args`
+    /// (each empty when the image's own entrypoint/cmd stand).
+    Container {
+        command: Vec<String>,
+        args: Vec<String>,
+        security: super::docker::Security,
+    },
+}
+
+/// Host variables the `docker` CLI itself needs (its engine, its config).
+const DOCKER_CLI_ENV: &[&str] = &[
+    "PATH",
+    "HOME",
+    "DOCKER_HOST",
+    "DOCKER_CONFIG",
+    "DOCKER_CONTEXT",
+    "XDG_RUNTIME_DIR",
+];
+
 impl Executor {
     /// Variables of one `envFrom` entry: every key of the named Secret (base64
     /// `data` decoded, `stringData` as is) or ConfigMap, with the optional prefix.
@@ -63,12 +86,12 @@ impl Executor {
         vars
     }
 
-    /// Starts `argv` as the process of `pod`'s first container.
+    /// Starts `program` as `pod`'s first container.
     pub(super) async fn launch(
         &mut self,
         pod: &Value,
         container: &Value,
-        argv: Vec<String>,
+        program: Program,
         requests: Requests,
     ) {
         let uid = crate::api::meta_string(pod, "uid");
@@ -80,16 +103,25 @@ impl Executor {
         let pod_dir = self.config.work_dir.join(&uid);
         let _ = std::fs::create_dir_all(&pod_dir);
         let term_path = pod_dir.join("termination-log");
-        let mut env: Vec<(String, String)> = self
-            .config
-            .pass_env
-            .iter()
-            .filter_map(|k| std::env::var(k).ok().map(|v| (k.clone(), v)))
-            .collect();
-        env.push((
-            TERMINATION_ENV.into(),
-            term_path.to_string_lossy().to_string(),
-        ));
+        let docker = match &program {
+            Program::Container { .. } => self.config.container_runtime.clone(),
+            Program::Process(_) => None,
+        };
+        // A container gets its pod's variables only; a local process also the
+        // host's pass-through ones and where to write its termination message.
+        let mut env: Vec<(String, String)> = Vec::new();
+        if docker.is_none() {
+            env.extend(
+                self.config
+                    .pass_env
+                    .iter()
+                    .filter_map(|k| std::env::var(k).ok().map(|v| (k.clone(), v))),
+            );
+            env.push((
+                TERMINATION_ENV.into(),
+                term_path.to_string_lossy().to_string(),
+            ));
+        }
         // envFrom first, so that `env` entries override them, as the kubelet does.
         for source in container["envFrom"].as_array().into_iter().flatten() {
             env.extend(self.env_from(&ns, source));
@@ -140,15 +172,29 @@ impl Executor {
             {
                 let d = pod_dir.join("volumes").join(vn);
                 let _ = std::fs::create_dir_all(&d);
+                if docker.is_some() {
+                    // An emptyDir is world-writable, whatever user the container runs as.
+                    use std::os::unix::fs::PermissionsExt;
+                    let _ = std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o777));
+                }
                 mounts.insert(vn.to_string(), d);
             }
         }
         let mut workdir = pod_dir.clone();
+        let mut container_mounts = Vec::new();
         for m in container["volumeMounts"].as_array().into_iter().flatten() {
             let (Some(vn), Some(mp)) = (m["name"].as_str(), m["mountPath"].as_str()) else {
                 continue;
             };
             let Some(d) = mounts.get(vn) else { continue };
+            if docker.is_some() {
+                container_mounts.push(super::docker::Mount {
+                    host: d.clone(),
+                    container: mp.to_string(),
+                    read_only: m["readOnly"].as_bool().unwrap_or(false),
+                });
+                continue;
+            }
             if mp == "/tmp" {
                 env.push(("TMPDIR".into(), d.to_string_lossy().to_string()));
             }
@@ -169,11 +215,75 @@ impl Executor {
             })
             .and_then(|q| parse_quantity(&q));
         let enforcement = match limit {
+            // The container runtime enforces the limit itself.
+            _ if docker.is_some() => Enforcement::Runtime,
             None => Enforcement::None,
             Some(l) if !self.config.disable_cgroups => {
                 make_cgroup(&uid, l).unwrap_or(Enforcement::RlimitAs)
             }
             Some(_) => Enforcement::RlimitAs,
+        };
+        let container_name = super::docker::container_name(&ns, &name, &uid);
+        let argv: Vec<String> = match (program, &docker) {
+            (Program::Process(argv), _) => argv,
+            (
+                Program::Container {
+                    command,
+                    args,
+                    security,
+                },
+                Some(docker),
+            ) => {
+                let term_target = container["terminationMessagePath"]
+                    .as_str()
+                    .unwrap_or("/dev/termination-log")
+                    .to_string();
+                if let Err(e) = super::docker::termination_file(&term_path) {
+                    tracing::warn!(pod = %name, error = %e, "preparing the termination message file failed");
+                }
+                container_mounts.push(super::docker::Mount {
+                    host: term_path.clone(),
+                    container: term_target,
+                    read_only: false,
+                });
+                let cpu_limit_millis = container
+                    .pointer("/resources/limits/cpu")
+                    .and_then(|q| {
+                        q.as_str()
+                            .map(str::to_string)
+                            .or_else(|| q.as_u64().map(|n| n.to_string()))
+                    })
+                    .and_then(|q| pdfx_runtime::quantity::parse_millicores(&q).ok());
+                let run = super::docker::ContainerRun {
+                    name: &container_name,
+                    executor_id: &self.config.work_dir.to_string_lossy(),
+                    pod_uid: &uid,
+                    image: &image,
+                    command: &command,
+                    args: &args,
+                    env: &env,
+                    mounts: container_mounts,
+                    working_dir: container["workingDir"].as_str(),
+                    memory_limit: limit,
+                    cpu_limit_millis,
+                    security,
+                };
+                let mut argv = vec![docker.program.to_string_lossy().into_owned()];
+                argv.extend(
+                    docker
+                        .run_args(&run)
+                        .into_iter()
+                        .map(|a| a.to_string_lossy().into_owned()),
+                );
+                // The CLI reads the pod's variables (`--env NAME`) from its own environment.
+                env.extend(
+                    DOCKER_CLI_ENV
+                        .iter()
+                        .filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_string(), v))),
+                );
+                argv
+            }
+            (Program::Container { .. }, None) => return,
         };
         let program = argv[0].clone();
         let mut argv: Vec<std::ffi::OsString> = match (&enforcement, limit) {
@@ -290,6 +400,9 @@ impl Executor {
                 s = child.wait() => s,
                 _ = &mut kill_rx => {
                     killed_by_us = true;
+                    if let Some(docker) = &docker {
+                        docker.kill(&container_name).await;
+                    }
                     kill_cgroup(&enforcement).await;
                     let _ = child.start_kill();
                     child.wait().await
@@ -306,12 +419,20 @@ impl Executor {
                 Err(_) => (137, Some(9)),
             };
             // A cgroup OOM kill, or (under RLIMIT_AS) a process dying of a signal after failing to allocate.
-            let oom = !killed_by_us
+            let mut oom = !killed_by_us
                 && (cgroup_oom(&enforcement)
                     || (enforcement == Enforcement::RlimitAs
                         && matches!(signal, Some(6 | 9 | 11))));
             if oom {
                 code = 137;
+            }
+            // The engine knows how the container ended (the CLI's own exit
+            // code says less: 125 for its own errors).
+            if let Some(docker) = &docker
+                && let Some((container_code, container_oom)) = docker.finish(&container_name).await
+            {
+                code = container_code;
+                oom = container_oom && !killed_by_us;
             }
             kill_cgroup(&enforcement).await;
             remove_cgroup(&enforcement).await;

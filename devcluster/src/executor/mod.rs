@@ -26,6 +26,7 @@
 mod cgroup;
 mod jobs;
 mod kubelet;
+pub mod logs;
 mod process;
 mod scheduler;
 
@@ -76,6 +77,9 @@ pub struct ExecutorConfig {
     /// Have the kernel kill each pod's process when the executor's process
     /// dies (through `setpriv --pdeathsig`, when it is installed).
     pub die_with_executor: bool,
+    /// The most output kept per container (`pods/log`), bytes: older output
+    /// is rotated away. Logs live under `work_dir/logs`.
+    pub log_max_bytes: u64,
 }
 
 impl Default for ExecutorConfig {
@@ -101,6 +105,7 @@ impl Default for ExecutorConfig {
             .collect(),
             disable_cgroups: false,
             die_with_executor: true,
+            log_max_bytes: 10 * 1024 * 1024,
         }
     }
 }
@@ -124,6 +129,8 @@ pub struct Executor {
     deadline_killed: HashMap<String, String>,
     /// `setpriv`, when pods die with the executor.
     setpriv: Option<PathBuf>,
+    /// Captured container output, served as `pods/log`.
+    logs: Arc<logs::LogStore>,
 }
 
 impl std::fmt::Debug for Executor {
@@ -172,8 +179,14 @@ impl Executor {
         if config.die_with_executor && setpriv.is_none() {
             tracing::warn!("setpriv not found: pod processes may outlive a killed executor");
         }
+        let logs = Arc::new(logs::LogStore::open(
+            config.work_dir.join("logs"),
+            config.log_max_bytes,
+        ));
+        server.0.pod_logs.set(logs.clone());
         match (jobs, pods) {
             (Some(jobs), Some(pods)) => Self {
+                logs,
                 node: scheduler::Node::new(&config),
                 server,
                 config,
@@ -291,6 +304,13 @@ impl Executor {
             .collect();
         // Pods whose object or Job is gone (or deleting) are killed.
         let pods = self.list(&self.pods.clone(), "");
+        // Logs go with their pod (also those an earlier executor left).
+        self.logs.retain(
+            &pods
+                .iter()
+                .map(|p| crate::api::meta_string(p, "uid"))
+                .collect(),
+        );
         let pod_uids: HashSet<String> = pods
             .iter()
             .filter(|p| p.pointer("/metadata/deletionTimestamp").is_none())

@@ -392,3 +392,7 @@ impl LogRegistry {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
+
+#[cfg(test)]
+#[path = "logs_tests.rs"]
+mod tests;

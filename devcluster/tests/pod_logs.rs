@@ -370,7 +370,6 @@ async fn follow_streams_while_the_process_runs_and_ends_with_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_are_bounded_and_go_with_the_pod() {
-    // A stray log of a pod an earlier executor ran, and that is gone.
     let c = cluster(64 * 1024).await;
     // 4000 lines of 48 bytes: about 192 KiB through a 64 KiB bound.
     c.run_job(
@@ -434,23 +433,64 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_executor_start_removes_logs_of_pods_that_are_gone() {
-    let server = ApiServer::in_memory();
+/// A server and executor on `dir` (persistent), as `pdfx up` runs them.
+async fn persistent_with_executor(dir: &Path) -> Running {
+    let server = ApiServer::persistent(&dir.join("data")).unwrap();
     let mut srv = pdfx_devcluster::start(server.clone(), "127.0.0.1:0")
         .await
         .unwrap();
-    let work = tempfile::tempdir().unwrap();
-    let stray = work
-        .path()
-        .join("logs/default_gone-abcde_6c4b7f0e-0000-4000-8000-000000000000/main");
-    std::fs::create_dir_all(&stray).unwrap();
-    std::fs::write(stray.join("0.log"), "2024-01-01T00:00:00Z stdout F old\n").unwrap();
-    let cfg = ExecutorConfig {
-        work_dir: work.path().to_path_buf(),
+    let mut cfg = ExecutorConfig {
+        work_dir: dir.join("pods"),
         ..Default::default()
     };
+    cfg.images.insert("shell".into(), "/bin/sh".into());
     srv.attach(tokio::spawn(Executor::new(server, cfg).run()));
+    srv
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_executor_keeps_logs_of_existing_pods_and_drops_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = persistent_with_executor(dir.path()).await;
+    let client = client_for(&srv.url());
+    let job: Job = serde_json::from_value(json!({
+        "metadata": {"name": "kept"},
+        "spec": {"backoffLimit": 0, "template": {"spec": {"restartPolicy": "Never",
+            "containers": [{"name": "main", "image": "shell", "args": ["-c", "echo kept"]}]}}}
+    }))
+    .unwrap();
+    Api::<Job>::namespaced(client.clone(), "default")
+        .create(&PostParams::default(), &job)
+        .await
+        .unwrap();
+    let pods: Api<Pod> = Api::namespaced(client, "default");
+    let pod = eventually(|| {
+        let pods = pods.clone();
+        async move {
+            let p = pods
+                .list(&ListParams::default())
+                .await
+                .unwrap()
+                .items
+                .pop()?;
+            (p.status.as_ref()?.phase.as_deref() == Some("Succeeded")).then(|| p.name_any())
+        }
+    })
+    .await;
+    srv.shutdown();
+
+    // A log of a pod that is gone (deleted while no executor ran).
+    let stray = dir
+        .path()
+        .join("pods/logs/default_gone-abcde_6c4b7f0e-0000-4000-8000-000000000000/main");
+    std::fs::create_dir_all(&stray).unwrap();
+    std::fs::write(stray.join("0.log"), "2024-01-01T00:00:00Z stdout F old\n").unwrap();
+    let srv = persistent_with_executor(dir.path()).await;
     eventually(|| async { (!stray.exists()).then_some(()) }).await;
-    assert!(work.path().join("logs").exists());
+    let path = format!("/api/v1/namespaces/default/pods/{pod}/log");
+    let (code, ct, body) = raw(&srv.url(), "GET", &path, &[], None).await;
+    assert_eq!(
+        (code, ct.as_str(), body),
+        (200, "text/plain", json!("kept\n"))
+    );
 }

@@ -63,7 +63,14 @@ pub fn resource_list(reg: &Registry, group: &str, version: &str) -> Option<Value
     } else {
         format!("{group}/{version}")
     };
-    let resources: Vec<Value> = rs.iter().flat_map(|ri| api_resources(ri)).collect();
+    let mut resources: Vec<Value> = rs.iter().flat_map(|ri| api_resources(ri)).collect();
+    // The executor's kubelet serves container logs.
+    if group.is_empty() && version == "v1" {
+        resources.push(
+            json!({"name": "pods/log", "singularName": "", "namespaced": true,
+            "kind": "Pod", "verbs": ["get"]}),
+        );
+    }
     Some(
         json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
     )

@@ -217,6 +217,13 @@ async fn dispatch(
     };
     let t = resolve(server, group, version, rest)?;
     let ri = t.ri.clone();
+    if ri.group.is_empty() && ri.plural == "pods" && t.subresource.as_deref() == Some("log") {
+        let (&Method::GET, Some(name)) = (method, t.name.as_deref()) else {
+            return Err(ApiError::MethodNotAllowed);
+        };
+        let ns = t.namespace.as_deref().unwrap_or_default();
+        return crate::api::log::serve(server, &ri, ns, name, uri.query()).await;
+    }
     let render = Render::from_accept(header_str(headers, header::ACCEPT));
     let include = query.get("includeObject").unwrap_or("Metadata").to_string();
     let status_sub = match t.subresource.as_deref() {

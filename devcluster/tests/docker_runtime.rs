@@ -10,7 +10,7 @@ mod common;
 use common::*;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, LogParams, PostParams};
 use kube::{Client, ResourceExt};
 use pdfx_devcluster::executor::runtime::{RuntimeArgs, RuntimeKind};
 use pdfx_devcluster::executor::{Executor, ExecutorConfig, MEMORY_ANNOTATION};
@@ -122,7 +122,7 @@ async fn the_security_context_is_enforced_by_the_engine() {
         if touch /rootfs-probe 2>/dev/null; then echo root=writable; else echo root=read-only; fi;
         if touch /tmp/probe 2>/dev/null; then echo tmp=writable; else echo tmp=read-only; fi;
         grep -E '^(NoNewPrivs|CapEff)' /proc/self/status;
-    } > /dev/termination-log"#;
+    } > /dev/termination-log; echo hello from the container; echo and its stderr >&2"#;
     jobs.create(
         &PostParams::default(),
         &secured_job("secured", script, "64Mi"),
@@ -151,6 +151,14 @@ async fn the_security_context_is_enforced_by_the_engine() {
         pod.annotations().get(MEMORY_ANNOTATION).map(String::as_str),
         Some("container-runtime")
     );
+    // What the container printed is its pod's log.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let log = pods
+        .logs(&pod.name_any(), &LogParams::default())
+        .await
+        .unwrap();
+    assert!(log.contains("hello from the container"), "{log:?}");
+    assert!(log.contains("and its stderr"), "{log:?}");
 }
 
 #[tokio::test]
@@ -278,7 +286,9 @@ async fn deleting_a_running_pod_removes_its_container() {
             .unwrap();
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     };
-    assert!(!containers().is_empty(), "the pod runs as a container");
+    // Running is reported once `docker run` starts; the engine creates the
+    // container a moment later.
+    eventually(|| async { (!containers().is_empty()).then_some(()) }).await;
     pods.delete(&running.name_any(), &DeleteParams::default())
         .await
         .unwrap();

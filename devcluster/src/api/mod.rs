@@ -5,6 +5,7 @@
 mod create;
 mod delete;
 mod list;
+pub mod log;
 mod meta;
 mod opts;
 mod patch;
@@ -40,6 +41,8 @@ pub struct Inner {
     pub config: Config,
     /// Requests answered over HTTP, by kind.
     pub requests: crate::stats::RequestStats,
+    /// The executor's captured container logs (`pods/log`), when one runs.
+    pub pod_logs: crate::executor::logs::LogRegistry,
 }
 
 /// A handle to the emulated API server (cheap to clone).
@@ -64,6 +67,7 @@ impl ApiServer {
             gc_wake: tokio::sync::Notify::new(),
             config,
             requests: crate::stats::RequestStats::default(),
+            pod_logs: crate::executor::logs::LogRegistry::default(),
         }));
         server.bootstrap();
         Ok(server)

@@ -99,6 +99,8 @@ impl Executor {
                 "conditions": conditions,
                 "containerStatuses": [{"name": container["name"], "image": container["image"], "imageID": "", "ready": false,
                     "started": false, "restartCount": 0, "state": {"terminated": {"exitCode": 137,
+                    // Kept so that what the process wrote stays readable (`pods/log`).
+                    "containerID": pod.pointer("/status/containerStatuses/0/containerID").cloned().unwrap_or(json!("")),
                     "reason": "ContainerStatusUnknown", "message": "The container could not be located when the pod was terminated",
                     "startedAt": started, "finishedAt": t}}}]
             });

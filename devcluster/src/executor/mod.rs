@@ -27,6 +27,7 @@ mod cgroup;
 pub mod docker;
 mod jobs;
 mod kubelet;
+pub mod logs;
 mod process;
 pub mod runtime;
 mod scheduler;
@@ -81,6 +82,9 @@ pub struct ExecutorConfig {
     /// Run pods as containers of their own image on a Docker engine instead
     /// of as local programs (`--runtime docker`).
     pub container_runtime: Option<docker::DockerRuntime>,
+    /// The most output kept per container (`pods/log`), bytes: older output
+    /// is rotated away. Logs live under `work_dir/logs`.
+    pub log_max_bytes: u64,
 }
 
 impl Default for ExecutorConfig {
@@ -107,6 +111,7 @@ impl Default for ExecutorConfig {
             disable_cgroups: false,
             die_with_executor: true,
             container_runtime: None,
+            log_max_bytes: 10 * 1024 * 1024,
         }
     }
 }
@@ -130,6 +135,8 @@ pub struct Executor {
     deadline_killed: HashMap<String, String>,
     /// `setpriv`, when pods die with the executor.
     setpriv: Option<PathBuf>,
+    /// Captured container output, served as `pods/log`.
+    logs: Arc<logs::LogStore>,
 }
 
 impl std::fmt::Debug for Executor {
@@ -178,8 +185,14 @@ impl Executor {
         if config.die_with_executor && setpriv.is_none() {
             tracing::warn!("setpriv not found: pod processes may outlive a killed executor");
         }
+        let logs = Arc::new(logs::LogStore::open(
+            config.work_dir.join("logs"),
+            config.log_max_bytes,
+        ));
+        server.0.pod_logs.set(logs.clone());
         match (jobs, pods) {
             (Some(jobs), Some(pods)) => Self {
+                logs,
                 node: scheduler::Node::new(&config),
                 server,
                 config,
@@ -302,6 +315,13 @@ impl Executor {
             .collect();
         // Pods whose object or Job is gone (or deleting) are killed.
         let pods = self.list(&self.pods.clone(), "");
+        // Logs go with their pod (also those an earlier executor left).
+        self.logs.retain(
+            &pods
+                .iter()
+                .map(|p| crate::api::meta_string(p, "uid"))
+                .collect(),
+        );
         let pod_uids: HashSet<String> = pods
             .iter()
             .filter(|p| p.pointer("/metadata/deletionTimestamp").is_none())

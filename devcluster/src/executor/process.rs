@@ -10,6 +10,7 @@ use tokio::sync::oneshot;
 
 use super::cgroup::{Enforcement, cgroup_oom, kill_cgroup, make_cgroup, remove_cgroup};
 use super::kubelet::{Exit, RunningPod};
+use super::logs::{LogStream, pump};
 use super::scheduler::{NODE_NAME, Requests};
 use super::{Executor, MEMORY_ANNOTATION, TERMINATION_ENV, parse_quantity};
 use crate::api::{PatchType, WriteOpts, now};
@@ -36,6 +37,9 @@ const DOCKER_CLI_ENV: &[&str] = &[
     "DOCKER_CONTEXT",
     "XDG_RUNTIME_DIR",
 ];
+/// How long output is still read after the process exited (from descendants
+/// holding its pipes) before the log is closed.
+const OUTPUT_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Executor {
     /// Variables of one `envFrom` entry: every key of the named Secret (base64
@@ -329,16 +333,8 @@ impl Executor {
             .envs(env)
             .current_dir(&workdir)
             .stdin(std::process::Stdio::null())
-            .stdout(
-                std::fs::File::create(pod_dir.join("stdout.log"))
-                    .map(std::process::Stdio::from)
-                    .unwrap_or(std::process::Stdio::null()),
-            )
-            .stderr(
-                std::fs::File::create(pod_dir.join("stderr.log"))
-                    .map(std::process::Stdio::from)
-                    .unwrap_or(std::process::Stdio::null()),
-            )
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
             .kill_on_drop(true);
         let started = now();
         let spawned = cmd.spawn();
@@ -355,6 +351,21 @@ impl Executor {
                 return;
             }
         };
+        // stdout and stderr go, line by line as they arrive, into the pod's log.
+        let log = self
+            .logs
+            .create(&ns, &name, &uid, &cname)
+            .inspect_err(|e| tracing::warn!(pod = %name, error = %e, "creating the pod log failed"))
+            .ok();
+        let mut pumps = Vec::new();
+        if let Some(log) = &log {
+            if let Some(out) = child.stdout.take() {
+                pumps.push(tokio::spawn(pump(out, LogStream::Stdout, log.clone())));
+            }
+            if let Some(err) = child.stderr.take() {
+                pumps.push(tokio::spawn(pump(err, LogStream::Stderr, log.clone())));
+            }
+        }
         let pid = child.id().unwrap_or(0);
         tracing::info!(pod = %name, pid, enforcement = enforcement.name(), "started pod process");
         // Record the running state and the enforcement method.
@@ -436,6 +447,16 @@ impl Executor {
             }
             kill_cgroup(&enforcement).await;
             remove_cgroup(&enforcement).await;
+            // The container ends with its process: what it wrote is read to the
+            // end, except from descendants that keep its pipes open.
+            for mut p in pumps {
+                if tokio::time::timeout(OUTPUT_GRACE, &mut p).await.is_err() {
+                    p.abort();
+                }
+            }
+            if let Some(log) = log {
+                log.finish();
+            }
             let mut message = std::fs::read_to_string(&term_path).unwrap_or_default();
             if message.is_empty()
                 && let Some(p) = term_decl.filter(|p| !p.starts_with("/dev"))

@@ -23,6 +23,8 @@ apt_packages=(
   python3 python3-pip unzip ca-certificates
   # chart checks (a venv of PyPI tools) and the images' Debian base
   python3-venv debootstrap
+  # pdfx up --runtime docker: local storage shared with the runner's UID (setfacl)
+  acl
   # tests: the web console in a real browser (headless, through WebDriver)
   chromium chromium-driver
 )

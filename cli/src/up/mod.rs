@@ -98,16 +98,32 @@ fn write_atomically(path: &Path, contents: &str) -> anyhow::Result<()> {
 }
 
 /// A local storage folder, which runner containers must reach at the path
-/// their Job names and write as the runner's non-root user; S3 needs nothing.
+/// their Job names; S3 needs nothing. The containers run as the Job's
+/// non-root UID, and the gateway and operator as this process's user: POSIX
+/// default ACLs give both of them access to everything either creates there
+/// (plain modes cannot, with 0755 directories from either side).
 fn shared_storage_folder(storage: &StorageUri) -> anyhow::Result<Vec<PathBuf>> {
+    use std::os::unix::fs::MetadataExt;
     let StorageUri::File { path: folder } = storage else {
         return Ok(Vec::new());
     };
-    let folder = folder.clone();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o777))
-        .with_context(|| format!("letting runner containers write {}", folder.display()))?;
-    Ok(vec![folder])
+    std::fs::create_dir_all(folder).with_context(|| format!("creating {}", folder.display()))?;
+    let own_uid = std::fs::metadata(folder)
+        .with_context(|| format!("reading {}", folder.display()))?
+        .uid();
+    let runner = pdfx_operator::job::RUNNER_UID;
+    let spec = format!("u:{runner}:rwX,d:u:{runner}:rwX,d:u:{own_uid}:rwX,m::rwX,d:m::rwX");
+    let status = std::process::Command::new("setfacl")
+        .args(["-R", "-m", &spec])
+        .arg(folder)
+        .status()
+        .context("--runtime docker shares local storage through ACLs and needs setfacl (Debian package acl)")?;
+    anyhow::ensure!(
+        status.success(),
+        "setfacl on {} failed: does its file system support POSIX ACLs?",
+        folder.display()
+    );
+    Ok(vec![folder.clone()])
 }
 
 pub async fn run(args: UpArgs, shutdown: Shutdown) -> anyhow::Result<()> {

@@ -17,6 +17,7 @@ pub mod gc;
 pub mod http;
 pub mod patch;
 pub mod persist;
+pub mod protobuf;
 pub mod registry;
 pub mod schema;
 pub mod selectors;

@@ -13,6 +13,8 @@ mod body;
 mod envelope;
 mod fields;
 mod json;
+#[cfg(test)]
+mod tests;
 mod wellknown;
 
 use std::sync::OnceLock;

@@ -16,6 +16,11 @@ fn package(group: &str, version: &str) -> Option<String> {
         "" => "core",
         "meta.k8s.io" => return Some(format!("k8s.io.apimachinery.pkg.apis.meta.{version}")),
         "internal.apiserver.k8s.io" => "apiserverinternal",
+        "apiextensions.k8s.io" => {
+            return Some(format!(
+                "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.{version}"
+            ));
+        }
         g if !g.contains('.') => g,
         g => g.strip_suffix(".k8s.io")?.split('.').next()?,
     };

@@ -152,3 +152,45 @@ fn custom_resources_and_broken_bodies_are_refused() {
     b.truncate(b.len() - 3);
     assert!(decode(&b).is_err());
 }
+
+#[test]
+fn crd_schemas_use_their_json_names_and_unions() {
+    let def = base64::engine::general_purpose::STANDARD.encode(br#"{"a":1}"#);
+    let schema = json!({
+        "type": "object", "id": "", "ref": "#/x", "xKubernetesPreserveUnknownFields": true,
+        "properties": {
+            "spec": {"type": "object", "default": {"raw": def},
+                     "additionalProperties": {"allows": true}},
+            "tags": {"type": "array", "items": {"schema": {"type": "string"}}},
+            "free": {"additionalProperties": {"schema": {"type": "integer"}}},
+        },
+        "dependencies": {"x": {"property": ["y"]}},
+    });
+    let crd = json!({"metadata": meta("things.example.com"), "spec": {
+        "group": "example.com", "scope": "Namespaced",
+        "names": {"plural": "things", "kind": "Thing"},
+        "versions": [{"name": "v1", "served": true, "storage": true,
+                      "schema": {"openAPIV3Schema": schema}}]}});
+    let got = decode(&body(
+        "apiextensions.k8s.io/v1",
+        "CustomResourceDefinition",
+        crd,
+    ))
+    .unwrap();
+    assert_eq!(
+        got["spec"]["versions"][0]["schema"]["openAPIV3Schema"],
+        json!({
+            "type": "object", "$ref": "#/x", "x-kubernetes-preserve-unknown-fields": true,
+            "properties": {
+                "spec": {"type": "object", "default": {"a": 1}, "additionalProperties": true},
+                "tags": {"type": "array", "items": {"type": "string"}},
+                "free": {"additionalProperties": {"type": "integer"}},
+            },
+            "dependencies": {"x": ["y"]},
+        })
+    );
+    assert_eq!(
+        got["spec"]["names"],
+        json!({"plural": "things", "kind": "Thing"})
+    );
+}

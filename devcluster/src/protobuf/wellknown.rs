@@ -7,6 +7,8 @@ use serde_json::{Value, json};
 use super::ProtoError;
 
 const META: &str = "k8s.io.apimachinery.pkg.apis.meta.v1.";
+/// CRD schema types live in `….apiextensions.v1.` and `….apiextensions.v1beta1.`.
+const EXTENSIONS: &str = "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.";
 
 fn int(msg: &DynamicMessage, name: &str) -> i64 {
     match msg.get_field_by_name(name).as_deref() {
@@ -45,6 +47,7 @@ pub fn convert(msg: &DynamicMessage) -> Result<Option<Value>, ProtoError> {
         "Duration" => json!(go_duration(int(msg, "duration"))),
         "FieldsV1" => raw_json(&bytes(msg, "Raw"), name)?,
         "k8s.io.apimachinery.pkg.runtime.RawExtension" => raw_json(&bytes(msg, "raw"), name)?,
+        _ if name.starts_with(EXTENSIONS) => return schema_union(msg, &name[EXTENSIONS.len()..]),
         "k8s.io.apimachinery.pkg.api.resource.Quantity" => json!(string(msg, "string")),
         "k8s.io.apimachinery.pkg.util.intstr.IntOrString" => match int(msg, "type") {
             1 => json!(string(msg, "strVal")),
@@ -68,6 +71,52 @@ pub fn convert(msg: &DynamicMessage) -> Result<Option<Value>, ProtoError> {
                 _ => json!([]),
             }
         }
+        _ => return Ok(None),
+    };
+    Ok(Some(v))
+}
+
+/// The CRD schema's JSON-valued and union types, as their Go `MarshalJSON` writes them.
+fn schema_union(msg: &DynamicMessage, versioned: &str) -> Result<Option<Value>, ProtoError> {
+    let Some((_, name)) = versioned.split_once('.') else {
+        return Ok(None);
+    };
+    let field = |f: &str| -> Result<Option<Value>, ProtoError> {
+        match msg.get_field_by_name(f).as_deref() {
+            Some(PValue::Message(m)) if msg.has_field_by_name(f) => {
+                Ok(Some(super::json::message_to_json(m)?))
+            }
+            Some(PValue::List(items)) if !items.is_empty() => Ok(Some(Value::Array(
+                items
+                    .iter()
+                    .map(|i| match i {
+                        PValue::Message(m) => super::json::message_to_json(m),
+                        PValue::String(s) => Ok(json!(s)),
+                        _ => Ok(Value::Null),
+                    })
+                    .collect::<Result<_, _>>()?,
+            ))),
+            _ => Ok(None),
+        }
+    };
+    let v = match name {
+        "JSON" => raw_json(&bytes(msg, "raw"), versioned)?,
+        // A list of schemas wins over one schema.
+        "JSONSchemaPropsOrArray" => match field("jSONSchemas")? {
+            Some(list) => list,
+            None => field("schema")?.unwrap_or(Value::Null),
+        },
+        "JSONSchemaPropsOrBool" => match field("schema")? {
+            Some(schema) => schema,
+            None => json!(matches!(
+                msg.get_field_by_name("allows").as_deref(),
+                Some(PValue::Bool(true))
+            )),
+        },
+        "JSONSchemaPropsOrStringArray" => match field("property")? {
+            Some(list) => list,
+            None => field("schema")?.unwrap_or(Value::Null),
+        },
         _ => return Ok(None),
     };
     Ok(Some(v))

@@ -295,6 +295,19 @@ async fn helm_release_storage_over_protobuf() {
 
     step(kc.clone(), "uninstall").await.unwrap();
     assert_eq!(release_secrets(&url, ns, rel).await.len(), 0);
+    // The superseding update and the deletes went through the typed (protobuf) client too.
+    let wire = String::from_utf8_lossy(&sent.lock().unwrap()).to_ascii_lowercase();
+    let release_path = format!("/api/v1/namespaces/{ns}/secrets/sh.helm.release.v1.{rel}.v1");
+    for verb in ["put", "delete"] {
+        let at = wire
+            .find(&format!("{verb} {release_path}"))
+            .unwrap_or_else(|| panic!("no {verb} of the v1 release Secret"));
+        let head = &wire[at..wire[at..].find("\r\n\r\n").map_or(wire.len(), |e| at + e)];
+        assert!(
+            head.contains("content-type: application/vnd.kubernetes.protobuf"),
+            "{head}"
+        );
+    }
     let (code, _, _) = raw(&url, "GET", &cm_path, &[], None).await;
     assert_eq!(code, 404);
     srv.shutdown();

@@ -240,12 +240,12 @@ async fn dispatch(
             _ => FieldValidation::Ignore,
         },
     };
+    if !crate::protobuf::accepts_json(header_str(headers, header::ACCEPT)) {
+        return Err(crate::protobuf::not_acceptable());
+    }
+    // JSON, YAML or Kubernetes protobuf, all decoded to the JSON a JSON client sends.
     let parse_body = |body: &Bytes| -> ApiResult<Value> {
-        if body.is_empty() {
-            return Ok(json!({}));
-        }
-        serde_json::from_slice(body)
-            .map_err(|e| ApiError::BadRequest(format!("error decoding request body: {e}")))
+        crate::protobuf::request_body(header_str(headers, header::CONTENT_TYPE), body)
     };
     let list_opts = || -> ApiResult<ListOpts> {
         let allowed: Vec<&str> = ri.field_selectors.iter().map(String::as_str).collect();

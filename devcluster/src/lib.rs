@@ -18,6 +18,7 @@ pub mod http;
 pub mod k8s_schema;
 pub mod patch;
 pub mod persist;
+pub mod protobuf;
 pub mod registry;
 pub mod schema;
 pub mod selectors;

@@ -21,6 +21,7 @@ pub mod persist;
 pub mod registry;
 pub mod schema;
 pub mod selectors;
+pub mod ssa;
 pub mod stats;
 pub mod store;
 pub mod table;

@@ -116,7 +116,13 @@ async fn config_map_apply_removal_and_conflicts(k: &Kubectl) {
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  key: changed\n",
     );
     let out = k
-        .run(&["apply", "--server-side", "--field-manager=other", "-f", &other])
+        .run(&[
+            "apply",
+            "--server-side",
+            "--field-manager=other",
+            "-f",
+            &other,
+        ])
         .await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
@@ -134,7 +140,9 @@ async fn config_map_apply_removal_and_conflicts(k: &Kubectl) {
         &other,
     ])
     .await;
-    let cm = k.json(&["get", "configmap", "settings", "--show-managed-fields"]).await;
+    let cm = k
+        .json(&["get", "configmap", "settings", "--show-managed-fields"])
+        .await;
     assert_eq!(cm["data"]["key"], "changed");
     let fields: Vec<_> = cm["metadata"]["managedFields"].as_array().unwrap().clone();
     let other_entry = fields.iter().find(|e| e["manager"] == "other").unwrap();
@@ -146,61 +154,107 @@ async fn config_map_apply_removal_and_conflicts(k: &Kubectl) {
         "kubectl lost its only field: {fields:?}"
     );
     let yaml = k
-        .ok(&["get", "configmap", "settings", "-o", "yaml", "--show-managed-fields"])
+        .ok(&[
+            "get",
+            "configmap",
+            "settings",
+            "-o",
+            "yaml",
+            "--show-managed-fields",
+        ])
         .await;
-    assert!(yaml.contains("managedFields:") && yaml.contains("manager: other"), "{yaml}");
+    assert!(
+        yaml.contains("managedFields:") && yaml.contains("manager: other"),
+        "{yaml}"
+    );
     // Without the flag kubectl hides them, as against a real server.
     let yaml = k.ok(&["get", "configmap", "settings", "-o", "yaml"]).await;
     assert!(!yaml.contains("managedFields"), "{yaml}");
 }
 
 async fn custom_resource_dropped_field(k: &Kubectl) {
-    let with_ttl = k.file(
+    // The PdfExtraction spec is immutable (CEL), so the dropped field is a label.
+    let with_label = k.file(
         "doc.yaml",
-        "apiVersion: pdfx.dev/v1alpha1\nkind: PdfExtraction\nmetadata:\n  name: ssa-doc\nspec:\n  source:\n    storage:\n      key: uploads/a.pdf\n  ttlSecondsAfterFinished: 60\n",
+        "apiVersion: pdfx.dev/v1alpha1\nkind: PdfExtraction\nmetadata:\n  name: ssa-doc\n  labels:\n    team: a\n    stage: draft\nspec:\n  source:\n    storage:\n      key: uploads/a.pdf\n  ttlSecondsAfterFinished: 60\n",
     );
-    k.ok(&["apply", "--server-side", "-f", &with_ttl]).await;
+    k.ok(&["apply", "--server-side", "-f", &with_label]).await;
     let doc = k.json(&["get", "pdfextraction", "ssa-doc"]).await;
-    assert_eq!(doc["spec"]["ttlSecondsAfterFinished"], 60);
+    assert_eq!(doc["metadata"]["labels"]["stage"], "draft");
     let without = k.file(
         "doc2.yaml",
-        "apiVersion: pdfx.dev/v1alpha1\nkind: PdfExtraction\nmetadata:\n  name: ssa-doc\nspec:\n  source:\n    storage:\n      key: uploads/a.pdf\n",
+        "apiVersion: pdfx.dev/v1alpha1\nkind: PdfExtraction\nmetadata:\n  name: ssa-doc\n  labels:\n    team: a\nspec:\n  source:\n    storage:\n      key: uploads/a.pdf\n  ttlSecondsAfterFinished: 60\n",
     );
     k.ok(&["apply", "--server-side", "-f", &without]).await;
     let doc = k
         .json(&["get", "pdfextraction", "ssa-doc", "--show-managed-fields"])
         .await;
-    assert!(doc["spec"].get("ttlSecondsAfterFinished").is_none(), "{doc}");
-    assert_eq!(doc["spec"]["source"]["storage"]["key"], "uploads/a.pdf");
+    assert_eq!(doc["metadata"]["labels"], json!({"team": "a"}), "{doc}");
+    assert_eq!(doc["spec"]["ttlSecondsAfterFinished"], 60);
     assert_eq!(managers(&doc), vec![("kubectl".into(), "Apply".into())]);
+    let fields = &doc["metadata"]["managedFields"][0]["fieldsV1"];
+    assert_eq!(fields["f:metadata"], json!({"f:labels": {"f:team": {}}}));
+    assert_eq!(fields["f:spec"]["f:ttlSecondsAfterFinished"], json!({}));
 }
 
-async fn strategic_merge_on_pod_containers(k: &Kubectl) {
+fn names<'v>(list: &'v Value, key: &str) -> Vec<&'v str> {
+    list.as_array()
+        .map(|a| a.iter().filter_map(|e| e[key].as_str()).collect())
+        .unwrap_or_default()
+}
+
+/// Pod containers cannot change after creation here (the emulator refuses even the
+/// image change a real server allows), so merge keys and directives are exercised
+/// on the lists a Pod can change: status conditions (merge key `type`) and
+/// finalizers (a merged set of scalars).
+async fn strategic_merge_on_pod_lists(k: &Kubectl) {
     let pod = k.file(
         "pod.yaml",
-        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  containers:\n  - name: app\n    image: app:1\n    env:\n    - name: KEEP\n      value: k\n    - name: DROP\n      value: d\n  - name: side\n    image: side:1\n",
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  finalizers: [a.example/one]\nspec:\n  containers:\n  - name: app\n    image: app:1\n",
     );
     k.ok(&["create", "-f", &pod]).await;
-    // `kubectl set image` patches one container by name; the other stays.
-    k.ok(&["set", "image", "pod/web", "app=app:2"]).await;
+    let status = |patch: &str| {
+        vec![
+            "patch",
+            "pod",
+            "web",
+            "--subresource=status",
+            "--type",
+            "strategic",
+            "-p",
+        ]
+        .into_iter()
+        .chain([patch])
+        .map(str::to_string)
+        .collect::<Vec<_>>()
+    };
+    let run = |args: Vec<String>| async move {
+        k.ok(&args.iter().map(String::as_str).collect::<Vec<_>>())
+            .await
+    };
+    run(status(r#"{"status":{"conditions":[{"type":"Ready","status":"False"},{"type":"Initialized","status":"True"}]}}"#)).await;
+    // Merged by `type`: Ready changes in place, Initialized stays.
+    run(status(
+        r#"{"status":{"conditions":[{"type":"Ready","status":"True"}]}}"#,
+    ))
+    .await;
     let p = k.json(&["get", "pod", "web"]).await;
-    let containers = p["spec"]["containers"].as_array().unwrap();
-    assert_eq!(containers.len(), 2);
-    assert_eq!(containers[0]["image"], "app:2");
-    assert_eq!(containers[1]["image"], "side:1");
-    assert_eq!(containers[0]["env"].as_array().unwrap().len(), 2);
-    // `kubectl set env` merges env by name. (A real server forbids changing a
-    // running pod's env; the emulator does not check pod-update restrictions.)
-    k.ok(&["set", "env", "pod/web", "-c", "app", "ADDED=a"]).await;
+    assert_eq!(
+        names(&p["status"]["conditions"], "type"),
+        vec!["Ready", "Initialized"]
+    );
+    assert_eq!(p["status"]["conditions"][0]["status"], "True");
+    // `$patch: delete` removes one item by its key.
+    run(status(
+        r#"{"status":{"conditions":[{"type":"Ready","$patch":"delete"}]}}"#,
+    ))
+    .await;
     let p = k.json(&["get", "pod", "web"]).await;
-    let env: Vec<&str> = p["spec"]["containers"][0]["env"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(env, vec!["KEEP", "DROP", "ADDED"]);
-    // `$patch: delete` on an env entry and on a container.
+    assert_eq!(
+        names(&p["status"]["conditions"], "type"),
+        vec!["Initialized"]
+    );
+    // Finalizers merge as a set; `$deleteFromPrimitiveList` takes one out.
     k.ok(&[
         "patch",
         "pod",
@@ -208,24 +262,44 @@ async fn strategic_merge_on_pod_containers(k: &Kubectl) {
         "--type",
         "strategic",
         "-p",
-        r#"{"spec":{"containers":[{"name":"app","env":[{"name":"DROP","$patch":"delete"}]},{"name":"side","$patch":"delete"}]}}"#,
+        r#"{"metadata":{"finalizers":["b.example/two"]}}"#,
     ])
     .await;
-    let p = k.json(&["get", "pod", "web", "--show-managed-fields"]).await;
-    let containers = p["spec"]["containers"].as_array().unwrap();
-    assert_eq!(containers.len(), 1, "{containers:?}");
-    let env: Vec<&str> = containers[0]["env"]
-        .as_array()
-        .unwrap()
+    let p = k.json(&["get", "pod", "web"]).await;
+    assert_eq!(
+        p["metadata"]["finalizers"],
+        json!(["a.example/one", "b.example/two"])
+    );
+    k.ok(&[
+        "patch",
+        "pod",
+        "web",
+        "--type",
+        "strategic",
+        "-p",
+        r#"{"metadata":{"$deleteFromPrimitiveList/finalizers":["a.example/one"]}}"#,
+    ])
+    .await;
+    let p = k
+        .json(&["get", "pod", "web", "--show-managed-fields"])
+        .await;
+    assert_eq!(p["metadata"]["finalizers"], json!(["b.example/two"]));
+    // Each write is recorded under the manager kubectl names; status writes with their subresource.
+    let fields = p["metadata"]["managedFields"].as_array().unwrap();
+    let by = |m: &str| fields.iter().find(|e| e["manager"] == m);
+    assert!(by("kubectl-create").is_some(), "{fields:?}");
+    let patcher: Vec<_> = fields
         .iter()
-        .map(|e| e["name"].as_str().unwrap())
+        .filter(|e| e["manager"] == "kubectl-patch")
         .collect();
-    assert_eq!(env, vec!["KEEP", "ADDED"]);
-    // Each write is recorded under the manager kubectl names.
-    let names: Vec<String> = managers(&p).into_iter().map(|(m, _)| m).collect();
-    for m in ["kubectl-create", "kubectl-set", "kubectl-patch"] {
-        assert!(names.iter().any(|n| n == m), "{m} missing from {names:?}");
-    }
+    assert!(
+        patcher.iter().any(|e| e["subresource"] == "status"),
+        "{fields:?}"
+    );
+    assert!(
+        patcher.iter().any(|e| e.get("subresource").is_none()),
+        "{fields:?}"
+    );
 }
 
 async fn job_template_changes_are_refused_as_immutable(k: &Kubectl) {
@@ -253,7 +327,10 @@ async fn job_template_changes_are_refused_as_immutable(k: &Kubectl) {
     .await;
     let j = k.json(&["get", "job", "batch"]).await;
     assert_eq!(j["metadata"]["labels"]["tier"], "batch");
-    assert_eq!(j["spec"]["template"]["spec"]["containers"][0]["image"], "work:1");
+    assert_eq!(
+        j["spec"]["template"]["spec"]["containers"][0]["image"],
+        "work:1"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -264,7 +341,7 @@ async fn kubectl_server_side_apply_and_strategic_merge() {
         let k = kubectl_for(bin, &srv.url(), dir.path());
         config_map_apply_removal_and_conflicts(&k).await;
         custom_resource_dropped_field(&k).await;
-        strategic_merge_on_pod_containers(&k).await;
+        strategic_merge_on_pod_lists(&k).await;
         job_template_changes_are_refused_as_immutable(&k).await;
     }
 }
@@ -273,11 +350,13 @@ async fn kubectl_server_side_apply_and_strategic_merge() {
 async fn kube_client_apply_with_field_managers() {
     let (srv, client) = start().await;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
-    let cm = |data: Value| {
-        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "k"}, "data": data})
-    };
+    let cm = |data: Value| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "k"}, "data": data});
     let created = cms
-        .patch("k", &PatchParams::apply("mgr"), &Patch::Apply(cm(json!({"a": "1", "b": "2"}))))
+        .patch(
+            "k",
+            &PatchParams::apply("mgr"),
+            &Patch::Apply(cm(json!({"a": "1", "b": "2"}))),
+        )
         .await
         .unwrap();
     let mf = created.metadata.managed_fields.unwrap();
@@ -286,7 +365,11 @@ async fn kube_client_apply_with_field_managers() {
     assert_eq!(mf[0].operation.as_deref(), Some("Apply"));
     // A second manager changing "a" conflicts; the Status carries one cause per field.
     let err = cms
-        .patch("k", &PatchParams::apply("second"), &Patch::Apply(cm(json!({"a": "x"}))))
+        .patch(
+            "k",
+            &PatchParams::apply("second"),
+            &Patch::Apply(cm(json!({"a": "x"}))),
+        )
         .await
         .unwrap_err();
     let kube::Error::Api(status) = err else {
@@ -313,12 +396,20 @@ async fn kube_client_apply_with_field_managers() {
     );
     // Forced, it takes "a"; then "mgr" dropping "a" and "b" removes only "b".
     let forced = cms
-        .patch("k", &PatchParams::apply("second").force(), &Patch::Apply(cm(json!({"a": "x"}))))
+        .patch(
+            "k",
+            &PatchParams::apply("second").force(),
+            &Patch::Apply(cm(json!({"a": "x"}))),
+        )
         .await
         .unwrap();
     assert_eq!(forced.data.as_ref().unwrap()["a"], "x");
     let after = cms
-        .patch("k", &PatchParams::apply("mgr"), &Patch::Apply(cm(json!({}))))
+        .patch(
+            "k",
+            &PatchParams::apply("mgr"),
+            &Patch::Apply(cm(json!({}))),
+        )
         .await
         .unwrap();
     let data = after.data.unwrap();
@@ -337,7 +428,11 @@ async fn kube_client_apply_with_field_managers() {
     .await
     .unwrap();
     let err = cms
-        .patch("k", &PatchParams::apply("second"), &Patch::Apply(cm(json!({"a": "x"}))))
+        .patch(
+            "k",
+            &PatchParams::apply("second"),
+            &Patch::Apply(cm(json!({"a": "x"}))),
+        )
         .await
         .unwrap_err();
     assert!(
@@ -400,7 +495,10 @@ async fn writes_record_update_managers_and_client_managed_fields() {
     .unwrap();
     let got = pods.get("p").await.unwrap();
     let mf = got.metadata.managed_fields.clone().unwrap();
-    let kubelet = mf.iter().find(|e| e.manager.as_deref() == Some("kubelet")).unwrap();
+    let kubelet = mf
+        .iter()
+        .find(|e| e.manager.as_deref() == Some("kubelet"))
+        .unwrap();
     assert_eq!(kubelet.subresource.as_deref(), Some("status"));
     // An update that sends managedFields [{}] resets them (only the updater remains).
     let mut reset = got.clone();

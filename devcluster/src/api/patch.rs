@@ -99,7 +99,11 @@ fn check_apply_config(ri: &ResourceInfo, name: &str, config: &Value) -> ApiResul
 }
 
 impl ApiServer {
-    fn ssa_context<'a>(ri: &'a ResourceInfo, api_version: &'a str, status: bool) -> ssa::Context<'a> {
+    fn ssa_context<'a>(
+        ri: &'a ResourceInfo,
+        api_version: &'a str,
+        status: bool,
+    ) -> ssa::Context<'a> {
         ssa::Context {
             schema: ri.type_schema(),
             api_version,
@@ -256,8 +260,8 @@ impl ApiServer {
                             json!(meta_str(&current, "resourceVersion")),
                         );
                     }
-                    let r = self
-                        .update_locked(&mut txn, ri, ns, name, doc, status, write_opts, false)?;
+                    let r =
+                        self.update_locked(&mut txn, ri, ns, name, doc, status, write_opts, false)?;
                     Outcome::Updated(r, txn.finish())
                 }
             }

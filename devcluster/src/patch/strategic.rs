@@ -201,7 +201,9 @@ fn reorder(items: &mut [Value], order: &[Value], key: Option<&str>) {
         let i = id(v);
         want.iter().position(|w| w.is_some() && *w == i)
     };
-    let slots: Vec<usize> = (0..items.len()).filter(|&i| rank(&items[i]).is_some()).collect();
+    let slots: Vec<usize> = (0..items.len())
+        .filter(|&i| rank(&items[i]).is_some())
+        .collect();
     let mut listed: Vec<Value> = slots.iter().map(|&i| items[i].clone()).collect();
     listed.sort_by_key(|v| rank(v));
     for (slot, v) in slots.into_iter().zip(listed) {
@@ -250,7 +252,10 @@ mod tests {
             json!({"metadata": {"finalizers": ["z"], "labels": {"a": null}},
                    "spec": {"containers": [{"name": "a", "$patch": "delete"}]}}),
         );
-        assert_eq!(out["spec"]["containers"], json!([{"name": "b", "image": "b"}]));
+        assert_eq!(
+            out["spec"]["containers"],
+            json!([{"name": "b", "image": "b"}])
+        );
         assert_eq!(out["metadata"]["finalizers"], json!(["x", "y", "z"]));
         assert_eq!(out["metadata"]["labels"], json!({"b": "2"}));
         // $patch: replace on a list and on a map; atomic lists (args) replaced.
@@ -262,7 +267,10 @@ mod tests {
         );
         assert_eq!(out["metadata"]["labels"], json!({"c": "3"}));
         assert_eq!(out["spec"]["containers"][0]["args"], json!(["2"]));
-        assert_eq!(out["spec"]["volumes"], json!([{"name": "w", "emptyDir": {}}]));
+        assert_eq!(
+            out["spec"]["volumes"],
+            json!([{"name": "w", "emptyDir": {}}])
+        );
         // $deleteFromPrimitiveList and $setElementOrder.
         let out = pod_patch(
             original,

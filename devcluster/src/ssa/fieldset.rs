@@ -268,7 +268,11 @@ mod tests {
             vec![f("spec"), f("containers"), item.clone()],
             vec![f("spec"), f("containers"), item.clone(), f("name")],
             vec![f("spec"), f("containers"), item, f("image")],
-            vec![f("metadata"), f("finalizers"), PathElement::Value("\"x\"".into())],
+            vec![
+                f("metadata"),
+                f("finalizers"),
+                PathElement::Value("\"x\"".into()),
+            ],
         ]
         .into_iter()
         .collect();

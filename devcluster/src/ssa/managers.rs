@@ -121,13 +121,20 @@ pub fn encode(entries: &[Entry]) -> Option<Value> {
         return None;
     }
     sorted.sort_by(|p, q| {
-        (p.operation, &p.time, &p.manager, &p.api_version, &p.subresource).cmp(&(
-            q.operation,
-            &q.time,
-            &q.manager,
-            &q.api_version,
-            &q.subresource,
-        ))
+        (
+            p.operation,
+            &p.time,
+            &p.manager,
+            &p.api_version,
+            &p.subresource,
+        )
+            .cmp(&(
+                q.operation,
+                &q.time,
+                &q.manager,
+                &q.api_version,
+                &q.subresource,
+            ))
     });
     Some(Value::Array(
         sorted
@@ -251,7 +258,12 @@ mod tests {
         let out = encode(&entries).unwrap();
         assert_eq!(out[0]["manager"], "mgr", "Apply entries come first");
         assert_eq!(out[1]["fieldsV1"], json!({"f:data": {"f:b": {}}}));
-        assert!(decode(Some(&json!([{"manager": "m", "operation": "Bogus", "fieldsType": "FieldsV1"}]))).is_err());
+        assert!(
+            decode(Some(
+                &json!([{"manager": "m", "operation": "Bogus", "fieldsType": "FieldsV1"}])
+            ))
+            .is_err()
+        );
         assert!(is_reset(Some(&json!([{}]))));
         assert!(!is_reset(Some(&json!([]))));
     }

@@ -13,8 +13,8 @@ use serde_json::Value;
 
 use crate::k8s_schema::Schema;
 use fieldset::{FieldSet, Path, PathElement};
-pub use managers::{Conflict, conflict_message};
 use managers::{Comparison, Entry, Operation};
+pub use managers::{Conflict, conflict_message};
 
 /// What a write is: which type, at which version, through which endpoint.
 #[derive(Clone, Copy)]
@@ -42,8 +42,15 @@ fn ignored(ctx: &Context<'_>, p: &Path) -> bool {
         (
             Some("metadata"),
             Some(
-                "name" | "namespace" | "creationTimestamp" | "selfLink" | "uid" | "generation"
-                | "managedFields" | "resourceVersion" | "deletionTimestamp"
+                "name"
+                | "namespace"
+                | "creationTimestamp"
+                | "selfLink"
+                | "uid"
+                | "generation"
+                | "managedFields"
+                | "resourceVersion"
+                | "deletionTimestamp"
                 | "deletionGracePeriodSeconds",
             ),
         ) => return true,
@@ -77,9 +84,7 @@ fn compare(ctx: &Context<'_>, old: Option<&Value>, new: &Value) -> Comparison {
         .intersection(&new_set)
         .iter()
         .filter(|p| !both.has_descendant(p))
-        .filter(|p| {
-            typed::value_at(ctx.schema, old, p) != typed::value_at(ctx.schema, new, p)
-        })
+        .filter(|p| typed::value_at(ctx.schema, old, p) != typed::value_at(ctx.schema, new, p))
         .cloned()
         .collect();
     Comparison {
@@ -155,7 +160,11 @@ pub fn apply(
         operation: Operation::Apply,
         api_version: ctx.api_version.to_string(),
         time: None,
-        subresource: if ctx.status { "status".into() } else { String::new() },
+        subresource: if ctx.status {
+            "status".into()
+        } else {
+            String::new()
+        },
         set: FieldSet::new(),
     };
     let me = match entries.iter().position(|e| e.same_manager(&me_entry)) {
@@ -223,7 +232,11 @@ pub fn record_update(
         operation: Operation::Update,
         api_version: ctx.api_version.to_string(),
         time: None,
-        subresource: if ctx.status { "status".into() } else { String::new() },
+        subresource: if ctx.status {
+            "status".into()
+        } else {
+            String::new()
+        },
         set: FieldSet::new(),
     };
     let me = entries.iter().position(|e| e.same_manager(&me_entry));

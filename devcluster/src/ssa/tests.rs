@@ -25,10 +25,7 @@ fn apply_owns_its_fields_and_removes_what_it_drops() {
     let mf = &first["metadata"]["managedFields"];
     assert_eq!(mf[0]["manager"], "m");
     assert_eq!(mf[0]["operation"], "Apply");
-    assert_eq!(
-        mf[0]["fieldsV1"],
-        json!({"f:data": {"f:a": {}, "f:b": {}}})
-    );
+    assert_eq!(mf[0]["fieldsV1"], json!({"f:data": {"f:a": {}, "f:b": {}}}));
     let second = apply(&ctx, Some(&first), &cm(json!({"a": "1"})), "m", false, T).unwrap();
     assert_eq!(second["data"], json!({"a": "1"}));
     assert_eq!(
@@ -36,7 +33,15 @@ fn apply_owns_its_fields_and_removes_what_it_drops() {
         json!({"f:data": {"f:a": {}}})
     );
     // Re-applying the same configuration changes nothing.
-    let third = apply(&ctx, Some(&second), &cm(json!({"a": "1"})), "m", false, "later").unwrap();
+    let third = apply(
+        &ctx,
+        Some(&second),
+        &cm(json!({"a": "1"})),
+        "m",
+        false,
+        "later",
+    )
+    .unwrap();
     assert_eq!(third, second);
 }
 
@@ -44,14 +49,36 @@ fn apply_owns_its_fields_and_removes_what_it_drops() {
 fn another_managers_field_conflicts_unless_forced() {
     let ctx = cm_ctx();
     let first = apply(&ctx, None, &cm(json!({"key": "1"})), "one", false, T).unwrap();
-    let err = apply(&ctx, Some(&first), &cm(json!({"key": "2"})), "two", false, T).unwrap_err();
+    let err = apply(
+        &ctx,
+        Some(&first),
+        &cm(json!({"key": "2"})),
+        "two",
+        false,
+        T,
+    )
+    .unwrap_err();
     assert_eq!(
         conflict_message(&err),
         "Apply failed with 1 conflict: conflict with \"one\": .data.key"
     );
     // The same value is shared ownership, not a conflict.
-    let shared = apply(&ctx, Some(&first), &cm(json!({"key": "1"})), "two", false, T).unwrap();
-    assert_eq!(shared["metadata"]["managedFields"].as_array().unwrap().len(), 2);
+    let shared = apply(
+        &ctx,
+        Some(&first),
+        &cm(json!({"key": "1"})),
+        "two",
+        false,
+        T,
+    )
+    .unwrap();
+    assert_eq!(
+        shared["metadata"]["managedFields"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
     let forced = apply(&ctx, Some(&first), &cm(json!({"key": "2"})), "two", true, T).unwrap();
     assert_eq!(forced["data"]["key"], "2");
     let mf = forced["metadata"]["managedFields"].as_array().unwrap();
@@ -65,18 +92,43 @@ fn another_managers_field_conflicts_unless_forced() {
 #[test]
 fn updates_take_ownership_and_make_later_applies_conflict() {
     let ctx = cm_ctx();
-    let applied = apply(&ctx, None, &cm(json!({"key": "1", "other": "x"})), "ssa", false, T).unwrap();
+    let applied = apply(
+        &ctx,
+        None,
+        &cm(json!({"key": "1", "other": "x"})),
+        "ssa",
+        false,
+        T,
+    )
+    .unwrap();
     let mut edited = applied.clone();
     edited["data"]["key"] = json!("edited");
-    let requested = edited["metadata"].as_object_mut().unwrap().remove("managedFields");
-    record_update(&ctx, Some(&applied), &mut edited, requested.as_ref(), "kubectl-edit", T);
+    let requested = edited["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("managedFields");
+    record_update(
+        &ctx,
+        Some(&applied),
+        &mut edited,
+        requested.as_ref(),
+        "kubectl-edit",
+        T,
+    );
     let mf = edited["metadata"]["managedFields"].as_array().unwrap();
     assert_eq!(mf.len(), 2);
     assert_eq!(mf[0]["fieldsV1"], json!({"f:data": {"f:other": {}}}));
     assert_eq!(mf[1]["manager"], "kubectl-edit");
     assert_eq!(mf[1]["fieldsV1"], json!({"f:data": {"f:key": {}}}));
-    let err = apply(&ctx, Some(&edited), &cm(json!({"key": "1", "other": "x"})), "ssa", false, T)
-        .unwrap_err();
+    let err = apply(
+        &ctx,
+        Some(&edited),
+        &cm(json!({"key": "1", "other": "x"})),
+        "ssa",
+        false,
+        T,
+    )
+    .unwrap_err();
     assert_eq!(
         conflict_message(&err),
         "Apply failed with 1 conflict: conflict with \"kubectl-edit\" using v1: .data.key"
@@ -87,7 +139,10 @@ fn updates_take_ownership_and_make_later_applies_conflict() {
     assert!(reset["metadata"].get("managedFields").is_none());
     let mut kept = edited.clone();
     record_update(&ctx, Some(&edited), &mut kept, Some(&json!([])), "x", T);
-    assert_eq!(kept["metadata"]["managedFields"], edited["metadata"]["managedFields"]);
+    assert_eq!(
+        kept["metadata"]["managedFields"],
+        edited["metadata"]["managedFields"]
+    );
 }
 
 #[test]
@@ -98,9 +153,7 @@ fn lists_merge_by_their_keys_and_dropped_items_go() {
         status: false,
         has_status_subresource: true,
     };
-    let pod = |containers: serde_json::Value| {
-        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": containers}})
-    };
+    let pod = |containers: serde_json::Value| json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": containers}});
     let first = apply(
         &ctx,
         None,
@@ -112,8 +165,19 @@ fn lists_merge_by_their_keys_and_dropped_items_go() {
     .unwrap();
     let mut live = first.clone();
     live["status"] = json!({"phase": "Running"});
-    let second = apply(&ctx, Some(&live), &pod(json!([{"name": "b", "image": "b2"}])), "m", false, T).unwrap();
-    assert_eq!(second["spec"]["containers"], json!([{"name": "b", "image": "b2"}]));
+    let second = apply(
+        &ctx,
+        Some(&live),
+        &pod(json!([{"name": "b", "image": "b2"}])),
+        "m",
+        false,
+        T,
+    )
+    .unwrap();
+    assert_eq!(
+        second["spec"]["containers"],
+        json!([{"name": "b", "image": "b2"}])
+    );
     assert_eq!(second["status"]["phase"], "Running");
     assert_eq!(
         second["metadata"]["managedFields"][0]["fieldsV1"],

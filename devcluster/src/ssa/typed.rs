@@ -6,7 +6,7 @@
 use serde_json::{Map, Value};
 
 use super::fieldset::{FieldSet, Path, PathElement, canonical_json};
-use crate::k8s_schema::{ListType, Schema};
+use crate::k8s_schema::{ListType, Schema, definitions};
 
 /// How a node merges.
 enum Shape<'a> {
@@ -62,6 +62,14 @@ fn shape<'a>(ty: Option<Schema<'a>>, v: &Value) -> Shape<'a> {
 fn child<'a>(s: Option<Schema<'a>>, key: &str) -> (Option<Schema<'a>>, bool) {
     match s {
         Some(s) => match s.property(key) {
+            // A CRD's structural schema leaves metadata untyped; the server types
+            // it as ObjectMeta (so labels are a map, not a deduced field).
+            p if key == "metadata" && !p.is_some_and(|p| p.has_properties()) => (
+                definitions()
+                    .named("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta")
+                    .or(p),
+                true,
+            ),
             Some(p) => (Some(p), true),
             None => (s.additional_properties(), false),
         },
@@ -81,6 +89,9 @@ fn item_element(shape: &Shape<'_>, index: usize, item: &Value) -> PathElement {
                     items
                         .and_then(|s| s.property(k))
                         .and_then(|p| p.raw().get("default").cloned())
+                        // The port lists' `protocol` key is `+default="TCP"` in the
+                        // server's types; the published OpenAPI omits that default.
+                        .or_else(|| (*k == "protocol").then(|| Value::String("TCP".into())))
                 });
                 if let Some(v) = v {
                     fields.push((*k, v));
@@ -144,7 +155,11 @@ fn walk_set(ty: Option<Schema<'_>>, v: &Value, path: &mut Path, out: &mut FieldS
 }
 
 /// The value at `path`, if the object has one.
-pub fn value_at<'v>(ty: Option<Schema<'_>>, v: &'v Value, path: &[PathElement]) -> Option<&'v Value> {
+pub fn value_at<'v>(
+    ty: Option<Schema<'_>>,
+    v: &'v Value,
+    path: &[PathElement],
+) -> Option<&'v Value> {
     let Some((first, rest)) = path.split_first() else {
         return Some(v);
     };
@@ -301,7 +316,6 @@ fn is_empty_container(v: &Value) -> bool {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::k8s_schema::definitions;
     use crate::ssa::fieldset::path_string;
     use serde_json::json;
 

@@ -181,7 +181,7 @@ pub struct Conflict {
 /// any changed field another manager owns is a conflict. Managers left with
 /// nothing are dropped. `me` is the index of the writing manager, if it has one.
 pub fn update(
-    entries: &mut Vec<Entry>,
+    entries: &mut [Entry],
     me: Option<usize>,
     cmp: &Comparison,
     force: bool,

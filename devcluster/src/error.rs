@@ -71,6 +71,10 @@ pub enum ApiError {
     /// 409 Conflict (stale resourceVersion, failed precondition).
     #[error("Operation cannot be fulfilled on {} \"{}\": {}", .0.qualified(), .0.name, .1)]
     Conflict(Subject, String),
+    /// 409 Conflict of a server-side apply with other field managers: one
+    /// `FieldManagerConflict` cause per field, no name or kind in the details.
+    #[error("{}", crate::ssa::conflict_message(.0))]
+    ApplyConflict(Vec<crate::ssa::Conflict>),
     /// 422 Invalid with field causes. The first field is the kind (e.g. `PdfExtraction.pdfx.dev`).
     #[error("{}", invalid_message(.0, .1, .2))]
     Invalid(String, Subject, Vec<Cause>),
@@ -124,7 +128,7 @@ impl ApiError {
     pub fn code(&self) -> u16 {
         match self {
             ApiError::NotFound(_) | ApiError::NoSuchResource => 404,
-            ApiError::AlreadyExists(_) | ApiError::Conflict(..) => 409,
+            ApiError::AlreadyExists(_) | ApiError::Conflict(..) | ApiError::ApplyConflict(_) => 409,
             ApiError::Invalid(..) => 422,
             ApiError::BadRequest(_) => 400,
             ApiError::Forbidden(_) => 403,
@@ -142,7 +146,7 @@ impl ApiError {
         match self {
             ApiError::NotFound(_) | ApiError::NoSuchResource => "NotFound",
             ApiError::AlreadyExists(_) => "AlreadyExists",
-            ApiError::Conflict(..) => "Conflict",
+            ApiError::Conflict(..) | ApiError::ApplyConflict(_) => "Conflict",
             ApiError::Invalid(..) => "Invalid",
             ApiError::BadRequest(_) => "BadRequest",
             ApiError::Forbidden(_) => "Forbidden",
@@ -182,6 +186,13 @@ impl ApiError {
                     .collect();
             }
             status["details"] = details;
+        }
+        if let ApiError::ApplyConflict(conflicts) = self {
+            status["details"] = json!({"causes": conflicts
+                .iter()
+                .map(|c| json!({"reason": "FieldManagerConflict",
+                    "message": format!("conflict with {}", c.manager), "field": c.path}))
+                .collect::<Vec<_>>()});
         }
         status
     }

@@ -239,6 +239,19 @@ async fn dispatch(
             Some("Warn") => FieldValidation::Warn,
             _ => FieldValidation::Ignore,
         },
+        field_manager: query.get("fieldManager").map(str::to_string),
+        // The server's default manager: the User-Agent up to its first "/".
+        user_agent_manager: Some(
+            header_str(headers, header::USER_AGENT)
+                .split('/')
+                .next()
+                .unwrap_or("")
+                .chars()
+                .take(128)
+                .collect(),
+        ),
+        force: query.get("force").map(|f| f == "true" || f == "1"),
+        ..WriteOpts::default()
     };
     if !crate::protobuf::accepts_json(header_str(headers, header::ACCEPT)) {
         return Err(crate::protobuf::not_acceptable());

@@ -22,6 +22,7 @@ pub mod protobuf;
 pub mod registry;
 pub mod schema;
 pub mod selectors;
+pub mod ssa;
 pub mod stats;
 pub mod store;
 pub mod table;

@@ -503,7 +503,7 @@ async fn json_patch_test_against_missing_path_and_strategic_merge() {
     )
     .await;
     assert_eq!(code, 415);
-    // Built-ins accept strategic merge (approximated as a merge patch) and apply patches.
+    // Built-ins accept strategic merge and apply patches.
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     cms.create(
         &PostParams::default(),

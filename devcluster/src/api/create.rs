@@ -91,10 +91,10 @@ impl ApiServer {
             "deletionGracePeriodSeconds",
             "generation",
             "selfLink",
-            "managedFields",
         ] {
             m.remove(k);
         }
+        let requested_fields = m.remove("managedFields");
         let generate = m
             .get("generateName")
             .and_then(Value::as_str)
@@ -159,6 +159,7 @@ impl ApiServer {
             builtins::prepare_create(b, &mut obj);
         }
         self.admit(ri, &mut obj, None, opts, &name)?;
+        Self::record_managers(ri, None, &mut obj, requested_fields, false, opts);
         if txn.get(&ri.storage, path_ns, &name).is_some() {
             return Err(ApiError::AlreadyExists(Self::subject(ri, &name)));
         }

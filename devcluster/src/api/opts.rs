@@ -52,6 +52,26 @@ pub struct WriteOpts {
     pub dry_run: bool,
     /// Unknown-field handling.
     pub field_validation: FieldValidation,
+    /// `fieldManager` query parameter (required for server-side apply).
+    pub field_manager: Option<String>,
+    /// The User-Agent's first token (`kubectl`, `helm`): the manager of a
+    /// non-apply write that names none, as the server records it.
+    pub user_agent_manager: Option<String>,
+    /// `force` query parameter, when given.
+    pub force: Option<bool>,
+    /// Set by server-side apply, which computed the object's managedFields itself.
+    pub(crate) applied: bool,
+}
+
+impl WriteOpts {
+    /// The manager a non-apply write is recorded under. Writes from inside the
+    /// emulator (executor, garbage collector) name none and are `devcluster`'s.
+    pub fn manager(&self) -> &str {
+        self.field_manager
+            .as_deref()
+            .or(self.user_agent_manager.as_deref())
+            .unwrap_or("devcluster")
+    }
 }
 
 /// PATCH body types.
@@ -61,9 +81,9 @@ pub enum PatchType {
     Merge,
     /// `application/json-patch+json`.
     Json,
-    /// `application/strategic-merge-patch+json` (approximated as a merge patch for built-ins).
+    /// `application/strategic-merge-patch+json` (built-in kinds only).
     Strategic,
-    /// `application/apply-patch+yaml` (server-side apply, approximated as a merge patch).
+    /// `application/apply-patch+yaml` (server-side apply).
     Apply,
 }
 

@@ -1,16 +1,155 @@
-//! PATCH: JSON, merge, strategic (approximated) and apply (approximated) patches,
-//! applied to the served form and written through the update path.
+//! PATCH: JSON, merge, strategic merge (built-ins) and server-side apply, applied
+//! to the served form and written through the create/update paths; and the
+//! managedFields bookkeeping every write goes through.
 
 use serde_json::{Value, json};
 
-use super::meta::{meta_mut, meta_str};
+use super::meta::{meta_mut, meta_str, now};
 use super::{ApiServer, PatchType, WriteOpts};
-use crate::error::{ApiError, ApiResult, Cause};
+use crate::error::{ApiError, ApiResult, Cause, Subject};
 use crate::patch::{self, PatchError};
 use crate::registry::{Builtin, ResourceInfo};
+use crate::ssa;
 use crate::store::Pending;
 
+/// The longest fieldManager the server accepts.
+const FIELD_MANAGER_MAX: usize = 128;
+
+fn patch_options_invalid(reason: &str, message: &str, field: &str) -> ApiError {
+    ApiError::Invalid(
+        "PatchOptions.meta.k8s.io".into(),
+        Subject {
+            group: "meta.k8s.io".into(),
+            kind: "PatchOptions".into(),
+            name: String::new(),
+        },
+        vec![Cause::new(reason, message, field)],
+    )
+}
+
+/// `ValidatePatchOptions`, checked before the object is looked up, as the server does.
+fn validate_patch_options(ptype: PatchType, opts: &WriteOpts) -> ApiResult<()> {
+    let manager = opts.field_manager.as_deref().unwrap_or("");
+    if ptype == PatchType::Apply {
+        if manager.is_empty() {
+            return Err(patch_options_invalid(
+                "FieldValueRequired",
+                "Required value: is required for apply patch",
+                "fieldManager",
+            ));
+        }
+    } else if opts.force.is_some() {
+        return Err(patch_options_invalid(
+            "FieldValueForbidden",
+            "Forbidden: may not be specified for non-apply patch",
+            "force",
+        ));
+    }
+    if manager.len() > FIELD_MANAGER_MAX {
+        return Err(patch_options_invalid(
+            "FieldValueTooLong",
+            &format!("Too long: may not be more than {FIELD_MANAGER_MAX} bytes"),
+            "fieldManager",
+        ));
+    }
+    Ok(())
+}
+
+/// An apply configuration must be a whole object of the endpoint's type, naming
+/// the object on the URL, without managedFields.
+fn check_apply_config(ri: &ResourceInfo, name: &str, config: &Value) -> ApiResult<()> {
+    if !config.is_object() {
+        return Err(ApiError::BadRequest(
+            "the body of the request must be a JSON object".into(),
+        ));
+    }
+    let (Some(av), Some(kind)) = (
+        config.get("apiVersion").and_then(Value::as_str),
+        config.get("kind").and_then(Value::as_str),
+    ) else {
+        return Err(ApiError::BadRequest(format!(
+            "Object 'Kind' is missing in '{config}'"
+        )));
+    };
+    if av != ri.api_version() {
+        return Err(ApiError::BadRequest(format!(
+            "the API version in the data ({av}) does not match the expected API version ({})",
+            ri.api_version()
+        )));
+    }
+    if kind != ri.kind {
+        return Err(ApiError::BadRequest(format!(
+            "the kind in the data ({kind}) does not match the expected kind ({})",
+            ri.kind
+        )));
+    }
+    if let Some(n) = meta_str(config, "name")
+        && n != name
+    {
+        return Err(ApiError::BadRequest(format!(
+            "the name of the object ({n}) does not match the name on the URL ({name})"
+        )));
+    }
+    if config.pointer("/metadata/managedFields").is_some() {
+        return Err(ApiError::BadRequest(
+            "metadata.managedFields must be nil".into(),
+        ));
+    }
+    Ok(())
+}
+
 impl ApiServer {
+    fn ssa_context<'a>(
+        ri: &'a ResourceInfo,
+        api_version: &'a str,
+        status: bool,
+    ) -> ssa::Context<'a> {
+        ssa::Context {
+            schema: ri.type_schema(),
+            api_version,
+            status,
+            has_status_subresource: ri.status_subresource,
+        }
+    }
+
+    /// Record a write in `new`'s managedFields (stored forms; the fields are those
+    /// of the served type). `requested` is what the request carried; after a
+    /// server-side apply it is the result, kept as it is.
+    pub(super) fn record_managers(
+        ri: &ResourceInfo,
+        old: Option<&Value>,
+        new: &mut Value,
+        requested: Option<Value>,
+        status: bool,
+        opts: &WriteOpts,
+    ) {
+        let fields = if opts.applied {
+            requested
+        } else {
+            let api_version = ri.api_version();
+            let ctx = Self::ssa_context(ri, &api_version, status);
+            let old = old.map(|o| Self::to_served(ri, o));
+            let mut served = Self::to_served(ri, new);
+            ssa::record_update(
+                &ctx,
+                old.as_ref(),
+                &mut served,
+                requested.as_ref(),
+                opts.manager(),
+                &now(),
+            );
+            served.pointer("/metadata/managedFields").cloned()
+        };
+        match fields {
+            Some(f) => {
+                meta_mut(new).insert("managedFields".into(), f);
+            }
+            None => {
+                meta_mut(new).remove("managedFields");
+            }
+        }
+    }
+
     /// PATCH (main resource or `/status`).
     #[allow(clippy::too_many_arguments)]
     pub async fn patch(
@@ -23,6 +162,7 @@ impl ApiServer {
         status: bool,
         opts: &WriteOpts,
     ) -> ApiResult<Value> {
+        validate_patch_options(ptype, opts)?;
         let parse_json = || -> ApiResult<Value> {
             serde_json::from_slice(body)
                 .map_err(|e| ApiError::BadRequest(format!("error decoding patch: {e}")))
@@ -31,8 +171,10 @@ impl ApiServer {
             PatchType::Apply => {
                 let y: serde_yaml::Value = serde_yaml::from_slice(body)
                     .map_err(|e| ApiError::BadRequest(format!("error decoding YAML: {e}")))?;
-                serde_json::to_value(y)
-                    .map_err(|e| ApiError::BadRequest(format!("error decoding YAML: {e}")))?
+                let config = serde_json::to_value(y)
+                    .map_err(|e| ApiError::BadRequest(format!("error decoding YAML: {e}")))?;
+                check_apply_config(ri, name, &config)?;
+                config
             }
             PatchType::Strategic if ri.is_custom() => {
                 return Err(ApiError::UnsupportedMediaType(
@@ -40,6 +182,23 @@ impl ApiServer {
                 ));
             }
             _ => parse_json()?,
+        };
+        let applied_opts = WriteOpts {
+            applied: true,
+            ..opts.clone()
+        };
+        let api_version = ri.api_version();
+        let ctx = Self::ssa_context(ri, &api_version, status);
+        let apply = |live: Option<&Value>| -> ApiResult<Value> {
+            ssa::apply(
+                &ctx,
+                live,
+                &patch_doc,
+                opts.field_manager.as_deref().unwrap_or(""),
+                opts.force == Some(true),
+                &now(),
+            )
+            .map_err(ApiError::ApplyConflict)
         };
         enum Outcome {
             Created(Value, Pending),
@@ -52,32 +211,42 @@ impl ApiServer {
                 None if ptype == PatchType::Apply && !status => {
                     // Server-side apply creates missing objects.
                     drop(txn);
-                    let mut obj = patch_doc;
+                    let mut obj = apply(None)?;
                     meta_mut(&mut obj).insert("name".into(), json!(name));
-                    let (obj, pending) = self.create_locked(ri, Some(ns), obj, opts)?;
+                    let (obj, pending) = self.create_locked(ri, Some(ns), obj, &applied_opts)?;
                     Outcome::Created(obj, pending)
                 }
                 None => return Err(ApiError::NotFound(Self::subject(ri, name))),
                 Some(current) => {
-                    let mut doc = Self::to_served(ri, &current);
-                    match ptype {
+                    let served = Self::to_served(ri, &current);
+                    let mut write_opts = opts;
+                    let mut doc = match ptype {
                         // Failed `test` operations and bad paths are both 422 Invalid, as in the API server.
                         PatchType::Json => {
+                            let mut doc = served;
                             patch::json_patch(&mut doc, &patch_doc).map_err(|e: PatchError| {
                                 ApiError::Invalid(
                                     ri.qualified_kind(),
                                     Self::subject(ri, name),
                                     vec![Cause::new("FieldValueInvalid", e.to_string(), "")],
                                 )
-                            })?
+                            })?;
+                            doc
                         }
-                        PatchType::Merge | PatchType::Apply => {
-                            patch::merge_patch(&mut doc, &patch_doc)
+                        PatchType::Merge => {
+                            let mut doc = served;
+                            patch::merge_patch(&mut doc, &patch_doc);
+                            doc
                         }
                         PatchType::Strategic => {
-                            patch::merge_patch(&mut doc, &strip_directives(patch_doc.clone()))
+                            patch::strategic_merge_patch(&served, &patch_doc, ctx.schema)
+                                .map_err(|e| ApiError::BadRequest(e.to_string()))?
                         }
-                    }
+                        PatchType::Apply => {
+                            write_opts = &applied_opts;
+                            apply(Some(&served))?
+                        }
+                    };
                     // A patch that does not name a resourceVersion is unconditional.
                     let rv_in_patch = match ptype {
                         PatchType::Json => patch_doc.as_array().is_some_and(|ops| {
@@ -91,7 +260,8 @@ impl ApiServer {
                             json!(meta_str(&current, "resourceVersion")),
                         );
                     }
-                    let r = self.update_locked(&mut txn, ri, ns, name, doc, status, opts, false)?;
+                    let r =
+                        self.update_locked(&mut txn, ri, ns, name, doc, status, write_opts, false)?;
                     Outcome::Updated(r, txn.finish())
                 }
             }
@@ -110,20 +280,5 @@ impl ApiServer {
         pending.durable().await?;
         self.after_write(ri, &obj, deleted);
         Ok(Self::to_served(ri, &obj))
-    }
-}
-
-/// Strategic-merge directives (`$patch`, `$retainKeys`, `$setElementOrder/…`) have no
-/// meaning in a JSON merge patch; dropping them is the documented approximation.
-fn strip_directives(v: Value) -> Value {
-    match v {
-        Value::Object(m) => Value::Object(
-            m.into_iter()
-                .filter(|(k, _)| !k.starts_with('$'))
-                .map(|(k, v)| (k, strip_directives(v)))
-                .collect(),
-        ),
-        Value::Array(a) => Value::Array(a.into_iter().map(strip_directives).collect()),
-        other => other,
     }
 }

@@ -53,7 +53,11 @@ impl ApiServer {
                 "the body of the request must be a JSON object".into(),
             ));
         }
-        let body = Self::to_stored(ri, body);
+        let mut body = Self::to_stored(ri, body);
+        let requested_fields = body
+            .get_mut("metadata")
+            .and_then(Value::as_object_mut)
+            .and_then(|m| m.remove("managedFields"));
         let subject = Self::subject(ri, name);
         if let Some(n) = meta_str(&body, "name")
             && n != name
@@ -217,6 +221,7 @@ impl ApiServer {
                 meta_mut(&mut new).insert("generation".into(), json!(g + 1));
             }
         }
+        Self::record_managers(ri, Some(&old), &mut new, requested_fields, status, opts);
         if new == *old {
             // No-op write: same RV, no event, as etcd's guaranteed update does.
             return Ok(((*old).clone(), false));

@@ -1,8 +1,11 @@
 //! PATCH bodies: JSON merge patch (RFC 7386) and JSON patch (RFC 6902) with the
 //! leniencies of evanphx/json-patch that the real API server (and so kube's
-//! `finalizer()` helper) relies on.
+//! `finalizer()` helper) relies on, and strategic merge patch (the `strategic` module).
 
 use serde_json::Value;
+
+mod strategic;
+pub use strategic::strategic_merge_patch;
 
 /// Why a patch could not be applied.
 #[derive(Debug, thiserror::Error, PartialEq)]

@@ -268,7 +268,10 @@ async fn helm_release_storage_over_protobuf() {
     assert_eq!(secrets.len(), 1, "{secrets:?}");
     assert_release(&secrets[0], rel, 1, "deployed");
     let (code, _, cm) = raw(&url, "GET", &cm_path, &[], None).await;
-    assert_eq!((code, &cm["data"]), (200, &json!({"greeting": "hello"})));
+    assert_eq!(
+        (code, &cm["data"]),
+        (200, &json!({"greeting": "hello", "farewell": "goodbye"}))
+    );
     let wire = String::from_utf8_lossy(&sent.lock().unwrap()).to_ascii_lowercase();
     assert!(
         wire.contains(&format!("post /api/v1/namespaces/{ns}/secrets"))
@@ -281,8 +284,21 @@ async fn helm_release_storage_over_protobuf() {
     assert_eq!(secrets.len(), 2, "{secrets:?}");
     assert_release(&secrets[0], rel, 1, "superseded");
     assert_release(&secrets[1], rel, 2, "deployed");
+    // The key the upgraded chart no longer renders is gone (Helm v4 applies
+    // server-side: the field's one manager stopped applying it).
     let (_, _, cm) = raw(&url, "GET", &cm_path, &[], None).await;
-    assert_eq!(cm["data"], json!({"greeting": "bonjour"}));
+    assert_eq!(cm["data"], json!({"greeting": "bonjour"}), "{cm}");
+    let managers = cm["metadata"]["managedFields"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        managers
+            .iter()
+            .any(|m| m["operation"] == "Apply"
+                && m["fieldsV1"]["f:data"].get("f:greeting").is_some()),
+        "Helm's apply owns the data: {managers:?}"
+    );
     let (_, _, s) = raw(
         &url,
         "GET",

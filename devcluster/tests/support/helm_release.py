@@ -4,7 +4,8 @@ library, whose typed client writes release Secrets as Kubernetes protobuf).
 Usage: python helm_release.py KUBECONFIG NAMESPACE RELEASE install|upgrade|uninstall
 
 The chart (a ConfigMap and a Secret whose data come from values) is written to a temporary
-directory each time; `upgrade` changes the values so the objects and the release change.
+directory each time; `upgrade` changes the values so the objects and the release change, and drops the
+ConfigMap's `farewell` key (which server-side apply must then remove).
 Prints the release summary as one JSON line.
 """
 import json
@@ -15,7 +16,7 @@ from pathlib import Path
 import helm_python as helm
 
 CHART_YAML = "apiVersion: v2\nname: proto-demo\nversion: 0.1.0\n"
-VALUES_YAML = "greeting: hello\n"
+VALUES_YAML = "greeting: hello\nfarewell: goodbye\n"
 CONFIGMAP = """apiVersion: v1
 kind: ConfigMap
 metadata:
@@ -24,6 +25,9 @@ metadata:
     app.kubernetes.io/instance: {{ .Release.Name }}
 data:
   greeting: {{ .Values.greeting | quote }}
+  {{- with .Values.farewell }}
+  farewell: {{ . | quote }}
+  {{- end }}
 """
 SECRET = """apiVersion: v1
 kind: Secret
@@ -53,7 +57,7 @@ def main() -> None:
             if step == "install":
                 out = cfg.install(chart_dir, release, namespace=namespace, timeout=60)
             elif step == "upgrade":
-                out = cfg.upgrade(chart_dir, release, {"greeting": "bonjour"},
+                out = cfg.upgrade(chart_dir, release, {"greeting": "bonjour", "farewell": None},
                                   namespace=namespace, timeout=60)
             elif step == "uninstall":
                 out = cfg.uninstall(release, timeout=60)

@@ -52,6 +52,26 @@ pub struct WriteOpts {
     pub dry_run: bool,
     /// Unknown-field handling.
     pub field_validation: FieldValidation,
+    /// Keys the JSON body repeats (a strict-decoding error, like unknown fields).
+    pub duplicates: Vec<String>,
+    /// `Warning` headers for the response (`fieldValidation=Warn`).
+    pub warnings: Warnings,
+}
+
+/// Warnings collected while a request is served, for its `Warning: 299` headers.
+#[derive(Debug, Clone, Default)]
+pub struct Warnings(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Warnings {
+    /// Add warnings.
+    pub fn extend(&self, w: impl IntoIterator<Item = String>) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).extend(w);
+    }
+
+    /// The warnings so far.
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
 }
 
 /// PATCH body types.

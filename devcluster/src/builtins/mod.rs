@@ -7,6 +7,15 @@ use serde_json::{Map, Value, json};
 use crate::error::Cause;
 use crate::registry::Builtin;
 
+mod events;
+pub mod fields;
+pub mod kinds;
+mod printers;
+pub mod reviews;
+pub mod service;
+
+pub use events::{core_to_event, event_to_core};
+
 /// Make `v` an object (replacing any other value) and return its map.
 fn ensure_object(v: &mut Value) -> &mut Map<String, Value> {
     if !v.is_object() {
@@ -282,11 +291,28 @@ pub fn prepare_create(b: Builtin, obj: &mut Value) {
                 "storedVersions": stored,
             });
         }
+        Builtin::Service => service::default_spec(obj),
+        Builtin::Kubernetes => default_templates(obj),
         Builtin::Event
         | Builtin::CoreEvent
         | Builtin::Lease
         | Builtin::ConfigMap
-        | Builtin::Node => {}
+        | Builtin::Node
+        | Builtin::RoleBinding
+        | Builtin::Review => {}
+    }
+}
+
+/// The container defaults inside the pod templates of workloads (Deployment,
+/// StatefulSet, DaemonSet, ReplicaSet, CronJob), which `kubectl diff` shows.
+fn default_templates(obj: &mut Value) {
+    for p in [
+        "/spec/template/spec",
+        "/spec/jobTemplate/spec/template/spec",
+    ] {
+        if let Some(ps) = obj.pointer_mut(p).filter(|v| v.is_object()) {
+            default_containers(ps);
+        }
     }
 }
 
@@ -467,108 +493,65 @@ pub fn validate(b: Builtin, obj: &Value, old: Option<&Value>) -> Vec<Cause> {
                 ));
             }
         }
+        Builtin::Service => {
+            if let Some(old) = old {
+                service::validate_update(obj, old, &mut causes);
+            }
+        }
+        Builtin::RoleBinding => {
+            if let Some(old) = old
+                && old.get("roleRef") != obj.get("roleRef")
+            {
+                let r = |k: &str| {
+                    obj.pointer(&format!("/roleRef/{k}"))
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string()
+                };
+                causes.push(Cause::new(
+                    "FieldValueInvalid",
+                    format!(
+                        "Invalid value: rbac.RoleRef{{APIGroup:{:?}, Kind:{:?}, Name:{:?}}}: cannot change roleRef",
+                        r("apiGroup"),
+                        r("kind"),
+                        r("name")
+                    ),
+                    "roleRef",
+                ));
+            }
+        }
         Builtin::Namespace
         | Builtin::Event
         | Builtin::CoreEvent
         | Builtin::Lease
-        | Builtin::Node => {}
+        | Builtin::Node
+        | Builtin::Kubernetes
+        | Builtin::Review => {}
     }
     causes
 }
 
 /// Whether the type carries `metadata.generation` (types with a spec).
-pub fn has_generation(b: Option<Builtin>) -> bool {
-    !matches!(
-        b,
-        Some(Builtin::Secret | Builtin::ConfigMap | Builtin::Event | Builtin::CoreEvent)
-    )
-}
-
-/// events.k8s.io/v1 Event → core/v1 Event (the view `kubectl describe` reads).
-pub fn event_to_core(ev: &Value) -> Value {
-    let mut out = json!({
-        "apiVersion": "v1",
-        "kind": "Event",
-        "metadata": ev.get("metadata").cloned().unwrap_or(json!({})),
-    });
-    let copy = |out: &mut Value, from: &str, to: &str| {
-        if let Some(v) = ev.get(from).filter(|v| !v.is_null()) {
-            out[to] = v.clone();
-        }
-    };
-    copy(&mut out, "regarding", "involvedObject");
-    copy(&mut out, "note", "message");
-    copy(&mut out, "reason", "reason");
-    copy(&mut out, "type", "type");
-    copy(&mut out, "action", "action");
-    copy(&mut out, "related", "related");
-    copy(&mut out, "eventTime", "eventTime");
-    copy(&mut out, "reportingController", "reportingComponent");
-    copy(&mut out, "reportingInstance", "reportingInstance");
-    copy(&mut out, "deprecatedFirstTimestamp", "firstTimestamp");
-    copy(&mut out, "deprecatedLastTimestamp", "lastTimestamp");
-    copy(&mut out, "deprecatedCount", "count");
-    if let Some(src) = ev.get("deprecatedSource").filter(|v| !v.is_null()) {
-        out["source"] = src.clone();
-    } else if let Some(c) = ev.get("reportingController").and_then(Value::as_str) {
-        let mut src = json!({"component": c});
-        if let Some(h) = ev.get("reportingInstance").and_then(Value::as_str) {
-            src["host"] = json!(h);
-        }
-        out["source"] = src;
+pub fn has_generation(ri: &crate::registry::ResourceInfo) -> bool {
+    match ri.builtin {
+        Some(Builtin::Secret | Builtin::ConfigMap | Builtin::Event | Builtin::CoreEvent) => false,
+        // Of the generic kinds, the ones whose strategy counts generations.
+        Some(Builtin::Kubernetes | Builtin::Service | Builtin::RoleBinding) => matches!(
+            ri.kind.as_str(),
+            "Deployment"
+                | "ReplicaSet"
+                | "StatefulSet"
+                | "DaemonSet"
+                | "CronJob"
+                | "HorizontalPodAutoscaler"
+                | "PodDisruptionBudget"
+                | "NetworkPolicy"
+                | "Ingress"
+                | "IngressClass"
+                | "ReplicationController"
+        ),
+        _ => true,
     }
-    if let Some(series) = ev.get("series").filter(|v| v.is_object()) {
-        out["series"] = json!({"count": series.get("count"), "lastObservedTime": series.get("lastObservedTime")});
-        out["count"] = series.get("count").cloned().unwrap_or(json!(1));
-        if let Some(t) = series.get("lastObservedTime") {
-            out["lastTimestamp"] = t.clone();
-        }
-    }
-    if out.get("count").is_none() {
-        out["count"] = json!(1);
-    }
-    if out.get("firstTimestamp").is_none()
-        && let Some(t) = ev.get("eventTime").filter(|v| v.is_string())
-    {
-        out["firstTimestamp"] = t.clone();
-        if out.get("lastTimestamp").is_none() {
-            out["lastTimestamp"] = t.clone();
-        }
-    }
-    out
-}
-
-/// core/v1 Event → events.k8s.io/v1 Event (how a core write is stored).
-pub fn core_to_event(ev: &Value) -> Value {
-    let mut out = json!({
-        "apiVersion": "events.k8s.io/v1",
-        "kind": "Event",
-        "metadata": ev.get("metadata").cloned().unwrap_or(json!({})),
-    });
-    let copy = |out: &mut Value, from: &str, to: &str| {
-        if let Some(v) = ev.get(from).filter(|v| !v.is_null()) {
-            out[to] = v.clone();
-        }
-    };
-    copy(&mut out, "involvedObject", "regarding");
-    copy(&mut out, "message", "note");
-    copy(&mut out, "reason", "reason");
-    copy(&mut out, "type", "type");
-    copy(&mut out, "action", "action");
-    copy(&mut out, "related", "related");
-    copy(&mut out, "eventTime", "eventTime");
-    copy(&mut out, "reportingComponent", "reportingController");
-    copy(&mut out, "reportingInstance", "reportingInstance");
-    copy(&mut out, "firstTimestamp", "deprecatedFirstTimestamp");
-    copy(&mut out, "lastTimestamp", "deprecatedLastTimestamp");
-    copy(&mut out, "count", "deprecatedCount");
-    copy(&mut out, "source", "deprecatedSource");
-    if out.get("reportingController").is_none()
-        && let Some(c) = ev.pointer("/source/component")
-    {
-        out["reportingController"] = c.clone();
-    }
-    out
 }
 
 #[cfg(test)]

@@ -55,11 +55,12 @@ fi
 
 # Python tools of the test suite, in one venv: Helm v4 as a library, the
 # Kubernetes schemas and checkov (charts/tests), schemathesis (the gateway's
-# OpenAPI test, api-gateway/tests/openapi.rs).
-chart_tools=(helm-python-sdk==0.2.2 kubernetes-validate==1.37.0 checkov==3.3.30 schemathesis==4.32.5)
+# OpenAPI test, api-gateway/tests/openapi.rs), the official Kubernetes Python
+# client (devcluster/tests/kinds.rs runs it against the emulator).
+chart_tools=(helm-python-sdk==0.2.2 kubernetes-validate==1.37.0 checkov==3.3.30 schemathesis==4.32.5 kubernetes==36.0.3)
 venv="$root/.tools/venv"
 stamp="$venv/.installed-$(echo "${chart_tools[*]}" | sha256sum | cut -c1-16)"
-if [ -f "$stamp" ] && "$venv/bin/python" -c 'import helm_python, kubernetes_validate, schemathesis' 2>/dev/null; then
+if [ -f "$stamp" ] && "$venv/bin/python" -c 'import helm_python, kubernetes_validate, schemathesis, kubernetes' 2>/dev/null; then
   echo "install-deps: Python test tools present (${chart_tools[*]})"
 else
   echo "install-deps: installing Python test tools from PyPI: ${chart_tools[*]}"

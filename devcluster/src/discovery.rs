@@ -146,26 +146,14 @@ fn clean_schema(v: &Value) -> Value {
 
 const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
 
-fn object_meta_schema() -> Value {
-    let s = |d: &str| json!({"type": "string", "description": d});
-    json!({
-        "type": "object",
-        "description": "ObjectMeta is metadata that all persisted resources must have, which includes all objects users must create.",
-        "properties": {
-            "name": s("Name must be unique within a namespace."),
-            "namespace": s("Namespace defines the space within which each name must be unique."),
-            "generateName": s("GenerateName is an optional prefix, used by the server, to generate a unique name ONLY IF the Name field has not been provided."),
-            "uid": s("UID is the unique in time and space value for this object."),
-            "resourceVersion": s("An opaque value that represents the internal version of this object."),
-            "generation": {"type": "integer", "format": "int64", "description": "A sequence number representing a specific generation of the desired state."},
-            "creationTimestamp": s("CreationTimestamp is a timestamp representing the server time when this object was created."),
-            "deletionTimestamp": s("DeletionTimestamp is RFC 3339 date and time at which this resource will be deleted."),
-            "labels": {"type": "object", "additionalProperties": {"type": "string"}, "description": "Map of string keys and values that can be used to organize and categorize objects."},
-            "annotations": {"type": "object", "additionalProperties": {"type": "string"}, "description": "Annotations is an unstructured key value map stored with a resource."},
-            "finalizers": {"type": "array", "items": {"type": "string"}, "description": "Must be empty before the object is deleted from the registry."},
-            "ownerReferences": {"type": "array", "items": {"type": "object"}, "description": "List of objects depended by this object."}
+/// Add a built-in definition and everything it refers to.
+fn insert_closure(schemas: &mut Map<String, Value>, root: &str) {
+    let defs = crate::k8s_schema::definitions();
+    for name in defs.closure(root) {
+        if let Some(s) = defs.all().get(&name) {
+            schemas.entry(name).or_insert_with(|| s.clone());
         }
-    })
+    }
 }
 
 /// The per-group/version OpenAPI v3 document.
@@ -176,8 +164,17 @@ pub fn openapi_v3_gv(reg: &Registry, group: &str, version: &str) -> Option<Value
     }
     let mut schemas = Map::new();
     let mut paths = Map::new();
-    schemas.insert(OBJECT_META.into(), object_meta_schema());
+    insert_closure(&mut schemas, OBJECT_META);
+    let defs = crate::k8s_schema::definitions();
     for ri in &rs {
+        // Built-ins: the server's own definitions (so `kubectl explain` shows them).
+        if !ri.is_custom()
+            && let Some(def) = defs.name_of(&ri.group, &ri.version, &ri.kind)
+        {
+            insert_closure(&mut schemas, def);
+            paths.insert(item_path(ri), operations(ri, def));
+            continue;
+        }
         let name = definition_name(ri);
         let mut schema = ri.schema.as_ref().map(clean_schema).unwrap_or_else(
             || json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
@@ -189,33 +186,7 @@ pub fn openapi_v3_gv(reg: &Registry, group: &str, version: &str) -> Option<Value
         }
         schema["x-kubernetes-group-version-kind"] = gvk(ri);
         schemas.insert(name.clone(), schema);
-        let base = if group.is_empty() {
-            format!("/api/{version}")
-        } else {
-            format!("/apis/{group}/{version}")
-        };
-        let item = if ri.namespaced {
-            format!("{base}/namespaces/{{namespace}}/{}/{{name}}", ri.plural)
-        } else {
-            format!("{base}/{}/{{name}}", ri.plural)
-        };
-        let body_ref = json!({"content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{name}")}}}});
-        let params = json!([
-            {"name": "dryRun", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
-            {"name": "fieldManager", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
-            {"name": "fieldValidation", "in": "query", "description": "fieldValidation instructs the server on how to handle objects in the request containing unknown or duplicate fields.", "schema": {"type": "string", "uniqueItems": true}}
-        ]);
-        let op = |verb: &str| {
-            json!({
-                "operationId": format!("{verb}{}", ri.kind),
-                "parameters": params,
-                "requestBody": body_ref,
-                "responses": {"200": body_ref},
-                "x-kubernetes-action": verb,
-                "x-kubernetes-group-version-kind": {"group": ri.group, "version": ri.version, "kind": ri.kind}
-            })
-        };
-        paths.insert(item, json!({"get": op("get"), "put": op("put"), "patch": op("patch"), "delete": op("delete")}));
+        paths.insert(item_path(ri), operations(ri, &name));
     }
     Some(json!({
         "openapi": "3.0.0",
@@ -223,4 +194,39 @@ pub fn openapi_v3_gv(reg: &Registry, group: &str, version: &str) -> Option<Value
         "paths": paths,
         "components": {"schemas": schemas}
     }))
+}
+
+fn item_path(ri: &ResourceInfo) -> String {
+    let base = if ri.group.is_empty() {
+        format!("/api/{}", ri.version)
+    } else {
+        format!("/apis/{}/{}", ri.group, ri.version)
+    };
+    if ri.namespaced {
+        format!("{base}/namespaces/{{namespace}}/{}/{{name}}", ri.plural)
+    } else {
+        format!("{base}/{}/{{name}}", ri.plural)
+    }
+}
+
+/// The item path's operations; kubectl looks for their `fieldValidation`
+/// parameter to know the server validates fields itself.
+fn operations(ri: &ResourceInfo, def: &str) -> Value {
+    let body_ref = json!({"content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{def}")}}}});
+    let params = json!([
+        {"name": "dryRun", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
+        {"name": "fieldManager", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
+        {"name": "fieldValidation", "in": "query", "description": "fieldValidation instructs the server on how to handle objects in the request containing unknown or duplicate fields.", "schema": {"type": "string", "uniqueItems": true}}
+    ]);
+    let op = |verb: &str| {
+        json!({
+            "operationId": format!("{verb}{}", ri.kind),
+            "parameters": params,
+            "requestBody": body_ref,
+            "responses": {"200": body_ref},
+            "x-kubernetes-action": verb,
+            "x-kubernetes-group-version-kind": {"group": ri.group, "version": ri.version, "kind": ri.kind}
+        })
+    };
+    json!({"get": op("get"), "put": op("put"), "patch": op("patch"), "delete": op("delete")})
 }

@@ -39,7 +39,7 @@ impl Cause {
 pub struct Subject {
     /// API group ("" for core).
     pub group: String,
-    /// Resource plural (the API server puts it in `details.kind`).
+    /// Resource plural (in `details.kind`, except for Invalid, which names the Kind).
     pub kind: String,
     /// Object name.
     pub name: String,
@@ -178,7 +178,15 @@ impl ApiError {
             _ => None,
         };
         if let Some((s, causes)) = subject {
-            let mut details = json!({"name": s.name, "group": s.group, "kind": s.kind});
+            // NotFound, AlreadyExists and Conflict name the resource (plural);
+            // Invalid names the Kind (`errors.NewInvalid(GroupKind, …)`).
+            let kind = match self {
+                ApiError::Invalid(qualified, ..) => {
+                    qualified.split('.').next().unwrap_or_default().to_string()
+                }
+                _ => s.kind.clone(),
+            };
+            let mut details = json!({"name": s.name, "group": s.group, "kind": kind});
             if let Some(causes) = causes {
                 details["causes"] = causes
                     .iter()

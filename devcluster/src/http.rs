@@ -232,6 +232,9 @@ async fn dispatch(
         Some(_) => return Err(ApiError::NoSuchResource),
     };
     let ns = t.namespace.clone();
+    if ri.verbs() == ["create"] && *method != Method::POST {
+        return Err(ApiError::MethodNotAllowed);
+    }
     let write_opts = WriteOpts {
         dry_run: query.get("dryRun") == Some("All"),
         field_validation: match query.get("fieldValidation") {
@@ -251,6 +254,14 @@ async fn dispatch(
                 .collect(),
         ),
         force: query.get("force").map(|f| f == "true" || f == "1"),
+        duplicates: if matches!(*method, Method::POST | Method::PUT)
+            && header_str(headers, header::CONTENT_TYPE).contains("json")
+        {
+            crate::builtins::fields::duplicate_fields(&body)
+        } else {
+            Vec::new()
+        },
+        warnings: crate::api::Warnings::default(),
         ..WriteOpts::default()
     };
     if !crate::protobuf::accepts_json(header_str(headers, header::ACCEPT)) {
@@ -289,7 +300,8 @@ async fn dispatch(
         };
         json_response(StatusCode::OK, &v)
     };
-    match (method.clone(), t.name.as_deref()) {
+    let warnings = write_opts.warnings.clone();
+    let response = match (method.clone(), t.name.as_deref()) {
         (Method::GET, None) => {
             let lo = list_opts()?;
             if query.flag("watch") {
@@ -366,9 +378,13 @@ async fn dispatch(
             Ok(single(server, obj))
         }
         (Method::POST, None) => {
-            let obj = server
-                .create(&ri, ns.as_deref(), parse_body(&body)?, &write_opts)
-                .await?;
+            let body = match parse_body(&body) {
+                // A review is answered alike whatever it asks (nothing is enforced), so
+                // one in a body this server cannot decode still gets its true answer.
+                Err(_) if ri.builtin == Some(crate::registry::Builtin::Review) => json!({}),
+                other => other?,
+            };
+            let obj = server.create(&ri, ns.as_deref(), body, &write_opts).await?;
             let mut r = single(server, obj);
             *r.status_mut() = StatusCode::CREATED;
             Ok(r)
@@ -435,5 +451,18 @@ async fn dispatch(
             ok(out)
         }
         _ => Err(ApiError::MethodNotAllowed),
+    };
+    with_warnings(response, warnings.take())
+}
+
+/// `Warning: 299 - "…"` headers (kubectl prints them as `Warning: …`).
+fn with_warnings(response: ApiResult<Response>, warnings: Vec<String>) -> ApiResult<Response> {
+    let mut r = response?;
+    for w in warnings {
+        let text = format!("299 - {}", serde_json::Value::String(w));
+        if let Ok(v) = HeaderValue::from_str(&text) {
+            r.headers_mut().append(header::WARNING, v);
+        }
     }
+    Ok(r)
 }

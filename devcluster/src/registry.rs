@@ -29,9 +29,18 @@ impl StorageKey {
     }
 }
 
-/// Built-in types that have their own defaulting, validation or conversion.
+/// Built-in types: the ones with their own defaulting, validation or conversion,
+/// and `Kubernetes` for the rest (stored and checked against their published schema).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Builtin {
+    /// Any other built-in kind (Deployment, Role, Ingress, …): its schema, nothing more.
+    Kubernetes,
+    /// v1 Service (type/port defaults, a ClusterIP allocated).
+    Service,
+    /// rbac RoleBinding and ClusterRoleBinding (`roleRef` immutable).
+    RoleBinding,
+    /// An access or identity review: create-only, answered, never stored.
+    Review,
     /// v1 Namespace.
     Namespace,
     /// batch/v1 Job.
@@ -55,7 +64,7 @@ pub enum Builtin {
 }
 
 /// A printer column (`additionalPrinterColumns`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct PrinterColumn {
     /// Column header.
     pub name: String,
@@ -69,6 +78,8 @@ pub struct PrinterColumn {
     pub priority: i64,
     /// JSONPath (simple subset: `.a.b`, `.a[0].b`, `.a[?(@.x=="y")].b`).
     pub json_path: String,
+    /// A built-in printer's cell, computed from the object (then `json_path` is unused).
+    pub compute: Option<fn(&Value) -> Value>,
 }
 
 /// One servable resource at one version.
@@ -94,11 +105,13 @@ pub struct ResourceInfo {
     pub status_subresource: bool,
     /// Printer columns for Table responses.
     pub columns: Vec<PrinterColumn>,
+    /// Whether `columns` is the whole row (a built-in printer: Name and Age included).
+    pub full_columns: bool,
     /// The openAPIV3Schema of this version (custom resources).
     pub schema: Option<Value>,
     /// Whether the schema has CEL rules.
     pub has_cel: bool,
-    /// Built-in behaviour, None for custom resources.
+    /// Built-in type (with its behaviour), None for custom resources.
     pub builtin: Option<Builtin>,
     /// Where the objects are stored.
     pub storage: StorageKey,
@@ -125,6 +138,24 @@ impl ResourceInfo {
         }
     }
 
+    /// The verbs discovery lists (and the only ones served).
+    pub fn verbs(&self) -> &'static [&'static str] {
+        if self.builtin == Some(Builtin::Review) {
+            &["create"]
+        } else {
+            &[
+                "create",
+                "delete",
+                "deletecollection",
+                "get",
+                "list",
+                "patch",
+                "update",
+                "watch",
+            ]
+        }
+    }
+
     /// Whether this is a custom resource (CRD-defined).
     pub fn is_custom(&self) -> bool {
         self.builtin.is_none()
@@ -139,296 +170,6 @@ impl ResourceInfo {
             _ => k8s_schema::definitions().for_kind(&self.group, &self.version, &self.kind),
         }
     }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn builtin(
-    group: &str,
-    version: &str,
-    plural: &str,
-    singular: &str,
-    kind: &str,
-    namespaced: bool,
-    short: &[&str],
-    status: bool,
-    b: Builtin,
-    storage: (&str, &str),
-) -> ResourceInfo {
-    ResourceInfo {
-        group: group.into(),
-        version: version.into(),
-        plural: plural.into(),
-        singular: singular.into(),
-        kind: kind.into(),
-        namespaced,
-        short_names: short.iter().map(|s| s.to_string()).collect(),
-        categories: Vec::new(),
-        status_subresource: status,
-        columns: Vec::new(),
-        schema: None,
-        has_cel: false,
-        builtin: Some(b),
-        storage: StorageKey::new(storage.0, storage.1),
-        field_selectors: Vec::new(),
-    }
-}
-
-fn col(name: &str, type_: &str, path: &str, priority: i64, description: &str) -> PrinterColumn {
-    PrinterColumn {
-        name: name.into(),
-        type_: type_.into(),
-        format: String::new(),
-        description: description.into(),
-        priority,
-        json_path: path.into(),
-    }
-}
-
-/// Every built-in resource the emulator serves.
-pub fn builtins() -> Vec<ResourceInfo> {
-    let mut ns = builtin(
-        "",
-        "v1",
-        "namespaces",
-        "namespace",
-        "Namespace",
-        false,
-        &["ns"],
-        true,
-        Builtin::Namespace,
-        ("", "namespaces"),
-    );
-    ns.columns = vec![col(
-        "Status",
-        "string",
-        ".status.phase",
-        0,
-        "The phase of the namespace",
-    )];
-    ns.field_selectors = vec!["status.phase".into()];
-    let mut job = builtin(
-        "batch",
-        "v1",
-        "jobs",
-        "job",
-        "Job",
-        true,
-        &[],
-        true,
-        Builtin::Job,
-        ("batch", "jobs"),
-    );
-    job.categories = vec!["all".into()];
-    job.columns = vec![
-        col(
-            "Completions",
-            "integer",
-            ".status.succeeded",
-            0,
-            "Succeeded pods",
-        ),
-        col("Active", "integer", ".status.active", 0, "Active pods"),
-        col("Failed", "integer", ".status.failed", 0, "Failed pods"),
-        col(
-            "Image",
-            "string",
-            ".spec.template.spec.containers[0].image",
-            1,
-            "Image of the first container",
-        ),
-    ];
-    let mut pod = builtin(
-        "",
-        "v1",
-        "pods",
-        "pod",
-        "Pod",
-        true,
-        &["po"],
-        true,
-        Builtin::Pod,
-        ("", "pods"),
-    );
-    pod.categories = vec!["all".into()];
-    pod.columns = vec![
-        col("Status", "string", ".status.phase", 0, "Phase of the pod"),
-        col(
-            "Reason",
-            "string",
-            ".status.containerStatuses[0].state.terminated.reason",
-            0,
-            "Termination reason",
-        ),
-        col(
-            "Exit",
-            "integer",
-            ".status.containerStatuses[0].state.terminated.exitCode",
-            1,
-            "Exit code",
-        ),
-    ];
-    pod.field_selectors = vec![
-        "status.phase".into(),
-        "spec.nodeName".into(),
-        "spec.restartPolicy".into(),
-    ];
-    let mut ev = builtin(
-        "events.k8s.io",
-        "v1",
-        "events",
-        "event",
-        "Event",
-        true,
-        &["ev"],
-        false,
-        Builtin::Event,
-        ("events.k8s.io", "events"),
-    );
-    ev.columns = vec![
-        col("Type", "string", ".type", 0, ""),
-        col("Reason", "string", ".reason", 0, ""),
-        col("Object", "string", ".regarding.name", 0, ""),
-        col("Note", "string", ".note", 0, ""),
-    ];
-    ev.field_selectors = [
-        "regarding.kind",
-        "regarding.name",
-        "regarding.namespace",
-        "regarding.uid",
-        "reason",
-        "type",
-        "reportingController",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let mut core_ev = builtin(
-        "",
-        "v1",
-        "events",
-        "event",
-        "Event",
-        true,
-        &["ev"],
-        false,
-        Builtin::CoreEvent,
-        ("events.k8s.io", "events"),
-    );
-    core_ev.columns = vec![
-        col("Type", "string", ".type", 0, ""),
-        col("Reason", "string", ".reason", 0, ""),
-        col("Object", "string", ".involvedObject.name", 0, ""),
-        col("Message", "string", ".message", 0, ""),
-    ];
-    core_ev.field_selectors = [
-        "involvedObject.kind",
-        "involvedObject.namespace",
-        "involvedObject.name",
-        "involvedObject.uid",
-        "involvedObject.apiVersion",
-        "involvedObject.resourceVersion",
-        "involvedObject.fieldPath",
-        "reason",
-        "reportingComponent",
-        "source",
-        "type",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let mut lease = builtin(
-        "coordination.k8s.io",
-        "v1",
-        "leases",
-        "lease",
-        "Lease",
-        true,
-        &[],
-        false,
-        Builtin::Lease,
-        ("coordination.k8s.io", "leases"),
-    );
-    lease.columns = vec![col("Holder", "string", ".spec.holderIdentity", 0, "")];
-    let mut secret = builtin(
-        "",
-        "v1",
-        "secrets",
-        "secret",
-        "Secret",
-        true,
-        &[],
-        false,
-        Builtin::Secret,
-        ("", "secrets"),
-    );
-    secret.field_selectors = vec!["type".into()];
-    let cm = builtin(
-        "",
-        "v1",
-        "configmaps",
-        "configmap",
-        "ConfigMap",
-        true,
-        &["cm"],
-        false,
-        Builtin::ConfigMap,
-        ("", "configmaps"),
-    );
-    let mut crd = builtin(
-        "apiextensions.k8s.io",
-        "v1",
-        "customresourcedefinitions",
-        "customresourcedefinition",
-        "CustomResourceDefinition",
-        false,
-        &["crd", "crds"],
-        true,
-        Builtin::Crd,
-        ("apiextensions.k8s.io", "customresourcedefinitions"),
-    );
-    crd.columns = vec![col(
-        "Created At",
-        "date",
-        ".metadata.creationTimestamp",
-        0,
-        "",
-    )];
-    let mut node = builtin(
-        "",
-        "v1",
-        "nodes",
-        "node",
-        "Node",
-        false,
-        &["no"],
-        true,
-        Builtin::Node,
-        ("", "nodes"),
-    );
-    node.columns = vec![
-        col(
-            "CPU",
-            "string",
-            ".status.allocatable.cpu",
-            0,
-            "Allocatable CPU",
-        ),
-        col(
-            "Memory",
-            "string",
-            ".status.allocatable.memory",
-            0,
-            "Allocatable memory",
-        ),
-        col(
-            "Pods",
-            "string",
-            ".status.allocatable.pods",
-            0,
-            "Allocatable pod count",
-        ),
-    ];
-    vec![ns, pod, core_ev, secret, cm, job, ev, lease, crd, node]
 }
 
 /// Resource infos for every served version of a CRD object (its `spec`).
@@ -463,6 +204,7 @@ pub fn from_crd(crd: &Value) -> Vec<ResourceInfo> {
             .into_iter()
             .flatten()
             .map(|c| PrinterColumn {
+                compute: None,
                 name: c["name"].as_str().unwrap_or_default().into(),
                 type_: c["type"].as_str().unwrap_or("string").into(),
                 format: c["format"].as_str().unwrap_or_default().into(),
@@ -473,7 +215,15 @@ pub fn from_crd(crd: &Value) -> Vec<ResourceInfo> {
             .collect();
         if columns.is_empty() {
             // The API server's default columns for a CRD without printer columns.
-            columns.push(col("Age", "date", ".metadata.creationTimestamp", 0, ""));
+            columns.push(PrinterColumn {
+                name: "Age".into(),
+                type_: "date".into(),
+                format: String::new(),
+                description: String::new(),
+                priority: 0,
+                json_path: ".metadata.creationTimestamp".into(),
+                compute: None,
+            });
         }
         let schema = v.pointer("/schema/openAPIV3Schema").cloned();
         let has_cel = schema.as_ref().is_some_and(crate::schema::has_cel_rules);
@@ -495,6 +245,7 @@ pub fn from_crd(crd: &Value) -> Vec<ResourceInfo> {
             categories: strings(&names["categories"]),
             status_subresource: v.pointer("/subresources/status").is_some(),
             columns,
+            full_columns: false,
             schema,
             has_cel,
             builtin: None,
@@ -515,7 +266,7 @@ impl Registry {
     /// A registry with the built-in types.
     pub fn with_builtins() -> Self {
         let mut r = Self::default();
-        for ri in builtins() {
+        for ri in crate::builtins::kinds::builtins() {
             r.insert(ri);
         }
         r
@@ -579,16 +330,7 @@ impl Registry {
 
 /// The `APIResource` entries of a resource for discovery.
 pub fn api_resources(ri: &ResourceInfo) -> Vec<Value> {
-    let verbs = json!([
-        "create",
-        "delete",
-        "deletecollection",
-        "get",
-        "list",
-        "patch",
-        "update",
-        "watch"
-    ]);
+    let verbs = json!(ri.verbs());
     let mut main = json!({
         "name": ri.plural,
         "singularName": ri.singular,

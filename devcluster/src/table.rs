@@ -174,11 +174,30 @@ fn age_column() -> PrinterColumn {
         description: "CreationTimestamp is a timestamp representing the server time when this object was created.".into(),
         priority: 0,
         json_path: ".metadata.creationTimestamp".into(),
+        compute: None,
     }
 }
 
+fn name_column() -> PrinterColumn {
+    PrinterColumn {
+        name: "Name".into(),
+        type_: "string".into(),
+        format: "name".into(),
+        description: "Name must be unique within a namespace.".into(),
+        priority: 0,
+        json_path: ".metadata.name".into(),
+        compute: None,
+    }
+}
+
+/// The whole row's columns: a built-in printer's as they are, otherwise Name
+/// first and (for built-ins) Age last.
 fn columns(ri: &ResourceInfo) -> Vec<PrinterColumn> {
-    let mut cols = ri.columns.clone();
+    if ri.full_columns {
+        return ri.columns.clone();
+    }
+    let mut cols = vec![name_column()];
+    cols.extend(ri.columns.iter().cloned());
     if !ri.is_custom() && !cols.iter().any(|c| c.name == "Age") {
         cols.push(age_column());
     }
@@ -187,10 +206,7 @@ fn columns(ri: &ResourceInfo) -> Vec<PrinterColumn> {
 
 /// `columnDefinitions` of a resource's Table.
 pub fn column_definitions(ri: &ResourceInfo) -> Value {
-    let mut defs = vec![json!({
-        "name": "Name", "type": "string", "format": "name",
-        "description": "Name must be unique within a namespace.", "priority": 0
-    })];
+    let mut defs = Vec::new();
     for c in columns(ri) {
         let type_ = if c.type_ == "date" {
             "string"
@@ -208,6 +224,9 @@ pub fn column_definitions(ri: &ResourceInfo) -> Value {
 }
 
 fn cell(c: &PrinterColumn, obj: &Value) -> Value {
+    if let Some(f) = c.compute {
+        return f(obj);
+    }
     let found = json_path(obj, &c.json_path);
     let Some(first) = found.first() else {
         return Value::Null;
@@ -239,12 +258,7 @@ fn cell(c: &PrinterColumn, obj: &Value) -> Value {
 
 /// One Table row for an object; `include` is the `includeObject` parameter.
 pub fn row(ri: &ResourceInfo, obj: &Value, include: &str) -> Value {
-    let mut cells = vec![
-        obj.pointer("/metadata/name")
-            .cloned()
-            .unwrap_or(Value::Null),
-    ];
-    cells.extend(columns(ri).iter().map(|c| cell(c, obj)));
+    let cells: Vec<Value> = columns(ri).iter().map(|c| cell(c, obj)).collect();
     let mut r = json!({"cells": cells});
     match include {
         "None" => {}

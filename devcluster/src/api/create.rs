@@ -18,6 +18,10 @@ impl ApiServer {
         body: Value,
         opts: &WriteOpts,
     ) -> ApiResult<Value> {
+        if ri.builtin == Some(Builtin::Review) {
+            // Reviews are answered, never stored.
+            return Ok(builtins::reviews::answer(ri, &body));
+        }
         let (obj, pending) = self.create_locked(ri, ns, body, opts)?;
         pending.durable().await?;
         if ri.builtin == Some(Builtin::Crd) && !opts.dry_run {
@@ -117,7 +121,7 @@ impl ApiServer {
         }
         m.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
         m.insert("creationTimestamp".into(), json!(now()));
-        if builtins::has_generation(ri.builtin) {
+        if builtins::has_generation(ri) {
             m.insert("generation".into(), json!(1));
         }
 
@@ -148,8 +152,9 @@ impl ApiServer {
             ));
         }
         meta_mut(&mut body).insert("name".into(), json!(name));
-        if ri.status_subresource && ri.is_custom() {
-            // The status of a custom resource with a status subresource is only set through /status.
+        if ri.status_subresource && (ri.is_custom() || ri.builtin == Some(Builtin::Kubernetes)) {
+            // With a status subresource, status is only set through /status (built-in
+            // create strategies reset it too).
             if let Some(m) = body.as_object_mut() {
                 m.remove("status");
             }
@@ -159,6 +164,14 @@ impl ApiServer {
             builtins::prepare_create(b, &mut obj);
         }
         self.admit(ri, &mut obj, None, opts, &name)?;
+        if ri.builtin == Some(Builtin::Service) {
+            let existing: Vec<Value> = txn
+                .list(&ri.storage, None, None)
+                .iter()
+                .map(|s| (**s).clone())
+                .collect();
+            builtins::service::allocate(&mut obj, &existing);
+        }
         Self::record_managers(ri, None, &mut obj, requested_fields, false, opts);
         if txn.get(&ri.storage, path_ns, &name).is_some() {
             return Err(ApiError::AlreadyExists(Self::subject(ri, &name)));

@@ -130,7 +130,7 @@ impl ApiServer {
         if !fins.is_empty() {
             m.insert("finalizers".into(), json!(fins));
         }
-        if builtins::has_generation(ri.builtin) {
+        if builtins::has_generation(ri) {
             let g = m.get("generation").and_then(Value::as_i64).unwrap_or(0);
             m.insert("generation".into(), json!(g + 1));
         }

@@ -13,7 +13,9 @@ mod update;
 
 pub use meta::now;
 pub(crate) use meta::{finalizers, meta_str, meta_string, owner_uids};
-pub use opts::{Config, DeleteOpts, FieldValidation, ListOpts, ListPage, PatchType, WriteOpts};
+pub use opts::{
+    Config, DeleteOpts, FieldValidation, ListOpts, ListPage, PatchType, Warnings, WriteOpts,
+};
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
@@ -104,6 +106,19 @@ impl ApiServer {
                 txn.put(&ns_key, "", ns, obj);
             }
         }
+        // The `kubernetes` Service every cluster has (`kubectl get svc`, cluster-info).
+        let svc_key = StorageKey::new("", "services");
+        if txn.get(&svc_key, "default", "kubernetes").is_none() {
+            let mut obj = json!({"apiVersion": "v1", "kind": "Service", "metadata": {
+                "name": "kubernetes", "namespace": "default",
+                "uid": uuid::Uuid::new_v4().to_string(), "creationTimestamp": now(),
+                "labels": {"component": "apiserver", "provider": "kubernetes"}},
+                "spec": {"clusterIP": builtins::service::KUBERNETES_IP,
+                         "ports": [{"name": "https", "port": 443, "targetPort": 6443}]}});
+            builtins::prepare_create(Builtin::Service, &mut obj);
+            builtins::service::allocate(&mut obj, &[]);
+            txn.put(&svc_key, "default", "kubernetes", obj);
+        }
         // Bootstrap writes are durable on the next fsync; nobody waits for them.
         drop(txn.finish());
     }
@@ -185,7 +200,8 @@ impl ApiServer {
         }
     }
 
-    /// Type strategy for writes: built-in validation, or CRD pruning/defaulting/validation/CEL.
+    /// Type strategy for writes: what the decoder does (unknown fields, types),
+    /// then built-in validation, or CRD pruning/defaulting/validation/CEL.
     fn admit(
         &self,
         ri: &ResourceInfo,
@@ -196,20 +212,12 @@ impl ApiServer {
     ) -> ApiResult<()> {
         let mut causes = Vec::new();
         if let Some(b) = ri.builtin {
+            Self::decode_builtin(ri, obj, opts)?;
             causes.extend(builtins::validate(b, obj, old));
         } else if let Some(schema) = &ri.schema {
             let mut pruned = Vec::new();
             schema::prune(schema, obj, "", &mut pruned);
-            if opts.field_validation == FieldValidation::Strict && !pruned.is_empty() {
-                let fields: Vec<String> = pruned
-                    .iter()
-                    .map(|p| format!("unknown field \"{p}\""))
-                    .collect();
-                return Err(ApiError::BadRequest(format!(
-                    "strict decoding error: {}",
-                    fields.join(", ")
-                )));
-            }
+            Self::unknown_fields(ri, &pruned, opts)?;
             schema::apply_defaults(schema, obj);
             schema::validate(schema, obj, "", &self.0.patterns, &mut causes);
             if causes.is_empty() && ri.has_cel {
@@ -225,6 +233,60 @@ impl ApiServer {
                 Self::subject(ri, name),
                 causes,
             ))
+        }
+    }
+
+    /// A built-in object as its Go type would decode it: fields the type lacks
+    /// dropped (or, with `fieldValidation=Strict`, refused), a wrong JSON type refused.
+    fn decode_builtin(ri: &ResourceInfo, obj: &mut Value, opts: &WriteOpts) -> ApiResult<()> {
+        // Core events are stored in their events.k8s.io/v1 form.
+        let (group, version, kind) = if ri.builtin == Some(Builtin::CoreEvent) {
+            ("events.k8s.io", "v1", "Event")
+        } else {
+            (ri.group.as_str(), ri.version.as_str(), ri.kind.as_str())
+        };
+        let defs = crate::k8s_schema::definitions();
+        let (Some(def), Some(schema)) = (
+            defs.name_of(group, version, kind),
+            defs.for_kind(group, version, kind),
+        ) else {
+            return Ok(());
+        };
+        let decoded = builtins::fields::decode(schema, def, obj);
+        if let Some(e) = decoded.type_error {
+            return Err(ApiError::BadRequest(format!(
+                "{} in version {:?} cannot be handled as a {}: {e}",
+                ri.kind, ri.version, ri.kind
+            )));
+        }
+        Self::unknown_fields(ri, &decoded.unknown, opts)
+    }
+
+    /// Strict: 400 naming every unknown (or duplicate) field, as the decoder's
+    /// strict errors read; Warn: one warning each; Ignore: nothing.
+    fn unknown_fields(ri: &ResourceInfo, unknown: &[String], opts: &WriteOpts) -> ApiResult<()> {
+        let mut errors: Vec<String> = opts
+            .duplicates
+            .iter()
+            .map(|p| format!("duplicate field \"{p}\""))
+            .collect();
+        errors.extend(unknown.iter().map(|p| format!("unknown field \"{p}\"")));
+        if errors.is_empty() {
+            return Ok(());
+        }
+        match opts.field_validation {
+            FieldValidation::Strict => Err(ApiError::BadRequest(format!(
+                "{} in version {:?} cannot be handled as a {}: strict decoding error: {}",
+                ri.kind,
+                ri.version,
+                ri.kind,
+                errors.join(", ")
+            ))),
+            FieldValidation::Warn => {
+                opts.warnings.extend(errors);
+                Ok(())
+            }
+            FieldValidation::Ignore => Ok(()),
         }
     }
 

@@ -61,6 +61,10 @@ pub struct WriteOpts {
     pub force: Option<bool>,
     /// Set by server-side apply, which computed the object's managedFields itself.
     pub(crate) applied: bool,
+    /// Keys the JSON body repeats (a strict-decoding error, like unknown fields).
+    pub duplicates: Vec<String>,
+    /// `Warning` headers for the response (`fieldValidation=Warn`).
+    pub warnings: Warnings,
 }
 
 impl WriteOpts {
@@ -71,6 +75,22 @@ impl WriteOpts {
             .as_deref()
             .or(self.user_agent_manager.as_deref())
             .unwrap_or("devcluster")
+    }
+}
+
+/// Warnings collected while a request is served, for its `Warning: 299` headers.
+#[derive(Debug, Clone, Default)]
+pub struct Warnings(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Warnings {
+    /// Add warnings.
+    pub fn extend(&self, w: impl IntoIterator<Item = String>) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).extend(w);
+    }
+
+    /// The warnings so far.
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
     }
 }
 

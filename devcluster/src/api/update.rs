@@ -209,9 +209,12 @@ impl ApiServer {
         if ri.builtin == Some(Builtin::Secret) {
             builtins::normalize_secret(&mut new);
         }
+        if ri.builtin == Some(Builtin::Service) && !status {
+            builtins::service::keep_allocated(&mut new, &old);
+        }
         self.admit(ri, &mut new, Some(&old), opts, name)?;
 
-        if builtins::has_generation(ri.builtin) {
+        if builtins::has_generation(ri) {
             let status_sub = ri.status_subresource;
             if generation_view(&new, status_sub) != generation_view(&old, status_sub) {
                 let g = meta(&old)

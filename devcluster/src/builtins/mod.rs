@@ -6,6 +6,19 @@ use serde_json::{Map, Value, json};
 
 use crate::error::Cause;
 use crate::registry::Builtin;
+use pods::{default_containers, default_requests_to_limits, qos_class, validate_pod_spec};
+
+mod events;
+pub mod fields;
+pub mod kinds;
+mod pods;
+mod printers;
+pub mod reviews;
+pub mod service;
+mod special_kinds;
+mod workloads;
+
+pub use events::{core_to_event, event_to_core};
 
 /// Make `v` an object (replacing any other value) and return its map.
 fn ensure_object(v: &mut Value) -> &mut Map<String, Value> {
@@ -34,146 +47,6 @@ fn obj_mut_value<'a>(v: &'a mut Value, key: &str) -> &'a mut Value {
 fn default_field(m: &mut Map<String, Value>, key: &str, v: Value) {
     if !m.contains_key(key) || m.get(key).is_some_and(Value::is_null) {
         m.insert(key.into(), v);
-    }
-}
-
-/// Container defaults of the API server (visible in `kubectl get -o yaml`).
-fn default_containers(pod_spec: &mut Value) {
-    for list in ["containers", "initContainers"] {
-        if let Some(cs) = pod_spec.get_mut(list).and_then(Value::as_array_mut) {
-            for c in cs.iter_mut().filter_map(Value::as_object_mut) {
-                default_field(c, "terminationMessagePath", json!("/dev/termination-log"));
-                default_field(c, "terminationMessagePolicy", json!("File"));
-                default_field(c, "imagePullPolicy", json!("IfNotPresent"));
-            }
-        }
-    }
-    if let Some(m) = pod_spec.as_object_mut() {
-        default_field(m, "dnsPolicy", json!("ClusterFirst"));
-        default_field(m, "schedulerName", json!("default-scheduler"));
-        default_field(m, "terminationGracePeriodSeconds", json!(30));
-        default_field(m, "securityContext", json!({}));
-    }
-}
-
-fn validate_pod_spec(spec: &Value, path: &str, allowed_restart: &[&str], causes: &mut Vec<Cause>) {
-    let containers = spec.get("containers").and_then(Value::as_array);
-    match containers {
-        None => causes.push(Cause::new(
-            "FieldValueRequired",
-            "Required value",
-            format!("{path}.containers"),
-        )),
-        Some(cs) if cs.is_empty() => causes.push(Cause::new(
-            "FieldValueRequired",
-            "Required value",
-            format!("{path}.containers"),
-        )),
-        Some(cs) => {
-            for (i, c) in cs.iter().enumerate() {
-                for field in ["name", "image"] {
-                    if c.get(field)
-                        .and_then(Value::as_str)
-                        .is_none_or(str::is_empty)
-                    {
-                        causes.push(Cause::new(
-                            "FieldValueRequired",
-                            "Required value",
-                            format!("{path}.containers[{i}].{field}"),
-                        ));
-                    }
-                }
-            }
-        }
-    }
-    let rp = spec.get("restartPolicy").and_then(Value::as_str);
-    match rp {
-        None if !allowed_restart.contains(&"Always") => causes.push(Cause::new(
-            "FieldValueRequired",
-            format!(
-                "Required value: valid values: {}",
-                allowed_restart
-                    .iter()
-                    .map(|s| format!("{s:?}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            format!("{path}.restartPolicy"),
-        )),
-        Some(r) if !allowed_restart.contains(&r) => causes.push(Cause::new(
-            "FieldValueNotSupported",
-            format!(
-                "Unsupported value: {r:?}: supported values: {}",
-                allowed_restart
-                    .iter()
-                    .map(|s| format!("{s:?}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            format!("{path}.restartPolicy"),
-        )),
-        _ => {}
-    }
-}
-
-/// A container resource with a limit and no request requests its limit. The
-/// API server does this for Pods only, not for pod templates (Job specs).
-fn default_requests_to_limits(pod_spec: &mut Value) {
-    for list in ["containers", "initContainers"] {
-        let Some(cs) = pod_spec.get_mut(list).and_then(Value::as_array_mut) else {
-            continue;
-        };
-        for c in cs.iter_mut() {
-            let Some(limits) = c
-                .pointer("/resources/limits")
-                .and_then(Value::as_object)
-                .cloned()
-            else {
-                continue;
-            };
-            let resources = obj_mut(c, "resources");
-            let requests = resources.entry("requests").or_insert_with(|| json!({}));
-            let requests = ensure_object(requests);
-            for (resource, limit) in limits {
-                default_field(requests, &resource, limit);
-            }
-        }
-    }
-}
-
-/// The pod's QoS class, as the API server computes it: `Guaranteed` when every
-/// container limits CPU and memory and requests (when given) equal the limits,
-/// `BestEffort` when none requests or limits anything, else `Burstable`.
-fn qos_class(pod_spec: &Value) -> &'static str {
-    let containers: Vec<&Value> = ["containers", "initContainers"]
-        .iter()
-        .filter_map(|list| pod_spec.get(*list).and_then(Value::as_array))
-        .flatten()
-        .collect();
-    let set = |c: &Value, kind: &str, resource: &str| {
-        c.pointer(&format!("/resources/{kind}/{resource}"))
-            .filter(|v| !v.is_null())
-            .cloned()
-    };
-    let any = containers.iter().any(|c| {
-        ["requests", "limits"]
-            .iter()
-            .any(|k| ["cpu", "memory"].iter().any(|r| set(c, k, r).is_some()))
-    });
-    if !any {
-        return "BestEffort";
-    }
-    let guaranteed = !containers.is_empty()
-        && containers.iter().all(|c| {
-            ["cpu", "memory"].iter().all(|r| match set(c, "limits", r) {
-                Some(limit) => set(c, "requests", r).is_none_or(|req| req == limit),
-                None => false,
-            })
-        });
-    if guaranteed {
-        "Guaranteed"
-    } else {
-        "Burstable"
     }
 }
 
@@ -282,11 +155,15 @@ pub fn prepare_create(b: Builtin, obj: &mut Value) {
                 "storedVersions": stored,
             });
         }
+        Builtin::Service => service::default_spec(obj),
+        Builtin::Kubernetes => workloads::default_workload(obj),
         Builtin::Event
         | Builtin::CoreEvent
         | Builtin::Lease
         | Builtin::ConfigMap
-        | Builtin::Node => {}
+        | Builtin::Node
+        | Builtin::RoleBinding
+        | Builtin::Review => {}
     }
 }
 
@@ -467,153 +344,63 @@ pub fn validate(b: Builtin, obj: &Value, old: Option<&Value>) -> Vec<Cause> {
                 ));
             }
         }
+        Builtin::Service => {
+            if let Some(old) = old {
+                service::validate_update(obj, old, &mut causes);
+            }
+        }
+        Builtin::RoleBinding => {
+            if let Some(old) = old
+                && old.get("roleRef") != obj.get("roleRef")
+            {
+                let r = |k: &str| {
+                    obj.pointer(&format!("/roleRef/{k}"))
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string()
+                };
+                causes.push(Cause::new(
+                    "FieldValueInvalid",
+                    format!(
+                        "Invalid value: rbac.RoleRef{{APIGroup:{:?}, Kind:{:?}, Name:{:?}}}: cannot change roleRef",
+                        r("apiGroup"),
+                        r("kind"),
+                        r("name")
+                    ),
+                    "roleRef",
+                ));
+            }
+        }
         Builtin::Namespace
         | Builtin::Event
         | Builtin::CoreEvent
         | Builtin::Lease
-        | Builtin::Node => {}
+        | Builtin::Node
+        | Builtin::Kubernetes
+        | Builtin::Review => {}
     }
     causes
 }
 
 /// Whether the type carries `metadata.generation` (types with a spec).
-pub fn has_generation(b: Option<Builtin>) -> bool {
-    !matches!(
-        b,
-        Some(Builtin::Secret | Builtin::ConfigMap | Builtin::Event | Builtin::CoreEvent)
-    )
-}
-
-/// events.k8s.io/v1 Event → core/v1 Event (the view `kubectl describe` reads).
-pub fn event_to_core(ev: &Value) -> Value {
-    let mut out = json!({
-        "apiVersion": "v1",
-        "kind": "Event",
-        "metadata": ev.get("metadata").cloned().unwrap_or(json!({})),
-    });
-    let copy = |out: &mut Value, from: &str, to: &str| {
-        if let Some(v) = ev.get(from).filter(|v| !v.is_null()) {
-            out[to] = v.clone();
-        }
-    };
-    copy(&mut out, "regarding", "involvedObject");
-    copy(&mut out, "note", "message");
-    copy(&mut out, "reason", "reason");
-    copy(&mut out, "type", "type");
-    copy(&mut out, "action", "action");
-    copy(&mut out, "related", "related");
-    copy(&mut out, "eventTime", "eventTime");
-    copy(&mut out, "reportingController", "reportingComponent");
-    copy(&mut out, "reportingInstance", "reportingInstance");
-    copy(&mut out, "deprecatedFirstTimestamp", "firstTimestamp");
-    copy(&mut out, "deprecatedLastTimestamp", "lastTimestamp");
-    copy(&mut out, "deprecatedCount", "count");
-    if let Some(src) = ev.get("deprecatedSource").filter(|v| !v.is_null()) {
-        out["source"] = src.clone();
-    } else if let Some(c) = ev.get("reportingController").and_then(Value::as_str) {
-        let mut src = json!({"component": c});
-        if let Some(h) = ev.get("reportingInstance").and_then(Value::as_str) {
-            src["host"] = json!(h);
-        }
-        out["source"] = src;
-    }
-    if let Some(series) = ev.get("series").filter(|v| v.is_object()) {
-        out["series"] = json!({"count": series.get("count"), "lastObservedTime": series.get("lastObservedTime")});
-        out["count"] = series.get("count").cloned().unwrap_or(json!(1));
-        if let Some(t) = series.get("lastObservedTime") {
-            out["lastTimestamp"] = t.clone();
-        }
-    }
-    if out.get("count").is_none() {
-        out["count"] = json!(1);
-    }
-    if out.get("firstTimestamp").is_none()
-        && let Some(t) = ev.get("eventTime").filter(|v| v.is_string())
-    {
-        out["firstTimestamp"] = t.clone();
-        if out.get("lastTimestamp").is_none() {
-            out["lastTimestamp"] = t.clone();
-        }
-    }
-    out
-}
-
-/// core/v1 Event → events.k8s.io/v1 Event (how a core write is stored).
-pub fn core_to_event(ev: &Value) -> Value {
-    let mut out = json!({
-        "apiVersion": "events.k8s.io/v1",
-        "kind": "Event",
-        "metadata": ev.get("metadata").cloned().unwrap_or(json!({})),
-    });
-    let copy = |out: &mut Value, from: &str, to: &str| {
-        if let Some(v) = ev.get(from).filter(|v| !v.is_null()) {
-            out[to] = v.clone();
-        }
-    };
-    copy(&mut out, "involvedObject", "regarding");
-    copy(&mut out, "message", "note");
-    copy(&mut out, "reason", "reason");
-    copy(&mut out, "type", "type");
-    copy(&mut out, "action", "action");
-    copy(&mut out, "related", "related");
-    copy(&mut out, "eventTime", "eventTime");
-    copy(&mut out, "reportingComponent", "reportingController");
-    copy(&mut out, "reportingInstance", "reportingInstance");
-    copy(&mut out, "firstTimestamp", "deprecatedFirstTimestamp");
-    copy(&mut out, "lastTimestamp", "deprecatedLastTimestamp");
-    copy(&mut out, "count", "deprecatedCount");
-    copy(&mut out, "source", "deprecatedSource");
-    if out.get("reportingController").is_none()
-        && let Some(c) = ev.pointer("/source/component")
-    {
-        out["reportingController"] = c.clone();
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pod_requests_default_to_limits() {
-        let mut pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "uid": "u"},
-        "spec": {"containers": [
-            {"name": "a", "image": "i", "resources": {"limits": {"memory": "1Gi", "cpu": "1"}, "requests": {"cpu": "500m"}}},
-            {"name": "b", "image": "i"}
-        ]}});
-        prepare_create(Builtin::Pod, &mut pod);
-        assert_eq!(
-            pod["spec"]["containers"][0]["resources"]["requests"],
-            json!({"memory": "1Gi", "cpu": "500m"})
-        );
-        assert!(pod["spec"]["containers"][1].get("resources").is_none());
-        assert_eq!(pod["status"]["qosClass"], "Burstable");
-    }
-
-    #[test]
-    fn qos_classes_follow_requests_and_limits() {
-        let pod = |resources: Value| json!({"containers": [{"name": "c", "resources": resources}]});
-        assert_eq!(qos_class(&pod(json!({}))), "BestEffort");
-        assert_eq!(
-            qos_class(&pod(json!({"limits": {"memory": "1Gi", "cpu": "1"}}))),
-            "Guaranteed"
-        );
-        assert_eq!(
-            qos_class(&pod(json!({"limits": {"memory": "1Gi", "cpu": "1"},
-                                  "requests": {"memory": "1Gi", "cpu": "1"}}))),
-            "Guaranteed"
-        );
-        assert_eq!(
-            qos_class(&pod(
-                json!({"limits": {"memory": "1Gi"}, "requests": {"memory": "1Gi"}})
-            )),
-            "Burstable"
-        );
-        assert_eq!(
-            qos_class(&pod(json!({"limits": {"memory": "1Gi", "cpu": "1"},
-                                  "requests": {"memory": "512Mi", "cpu": "1"}}))),
-            "Burstable"
-        );
+pub fn has_generation(ri: &crate::registry::ResourceInfo) -> bool {
+    match ri.builtin {
+        Some(Builtin::Secret | Builtin::ConfigMap | Builtin::Event | Builtin::CoreEvent) => false,
+        // Of the generic kinds, the ones whose strategy counts generations.
+        Some(Builtin::Kubernetes | Builtin::Service | Builtin::RoleBinding) => matches!(
+            ri.kind.as_str(),
+            "Deployment"
+                | "ReplicaSet"
+                | "StatefulSet"
+                | "DaemonSet"
+                | "CronJob"
+                | "HorizontalPodAutoscaler"
+                | "PodDisruptionBudget"
+                | "NetworkPolicy"
+                | "Ingress"
+                | "IngressClass"
+                | "ReplicationController"
+        ),
+        _ => true,
     }
 }

@@ -25,8 +25,8 @@ echo "== binaries the tests run"
 cargo build --workspace --bins --locked
 echo "== doc tests"
 cargo test --workspace --locked --doc
-echo "== chart: helm lint/template/schema, kubernetes-validate 1.29-1.34, checkov, RBAC from recorded requests"
-.tools/venv/bin/python -m unittest charts/tests/test_chart.py charts/tests/test_rbac_recorded.py
+echo "== chart: helm lint/template/schema, kubernetes-validate 1.29-1.34, checkov, RBAC from recorded requests, helm install/upgrade/uninstall and kubectl apply into the emulator"
+.tools/venv/bin/python -m unittest charts/tests/test_chart.py charts/tests/test_rbac_recorded.py charts/tests/test_install.py
 echo "== images: built on the Docker engine and run as Kubernetes runs them"
 bash docker/test-images.sh
 # Last, so that its summary is the closing line of the run.

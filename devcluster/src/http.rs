@@ -232,8 +232,9 @@ async fn dispatch(
         dry_run: query.get("dryRun") == Some("All"),
         field_validation: match query.get("fieldValidation") {
             Some("Strict") => FieldValidation::Strict,
-            Some("Warn") => FieldValidation::Warn,
-            _ => FieldValidation::Ignore,
+            Some("Ignore") => FieldValidation::Ignore,
+            // The server's default since 1.23.
+            _ => FieldValidation::Warn,
         },
         duplicates: if matches!(*method, Method::POST | Method::PUT)
             && header_str(headers, header::CONTENT_TYPE).contains("json")

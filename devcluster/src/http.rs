@@ -239,8 +239,9 @@ async fn dispatch(
         dry_run: query.get("dryRun") == Some("All"),
         field_validation: match query.get("fieldValidation") {
             Some("Strict") => FieldValidation::Strict,
-            Some("Warn") => FieldValidation::Warn,
-            _ => FieldValidation::Ignore,
+            Some("Ignore") => FieldValidation::Ignore,
+            // The server's default since 1.23.
+            _ => FieldValidation::Warn,
         },
         field_manager: query.get("fieldManager").map(str::to_string),
         // The server's default manager: the User-Agent up to its first "/".

@@ -286,7 +286,10 @@ impl ApiServer {
                 opts.warnings.extend(errors);
                 Ok(())
             }
-            FieldValidation::Ignore => Ok(()),
+            FieldValidation::Ignore => {
+                tracing::debug!(kind = %ri.kind, ?errors, "dropped fields the type lacks");
+                Ok(())
+            }
         }
     }
 

@@ -383,6 +383,23 @@ mod tests {
     }
 
     #[test]
+    fn the_pdfx_crd_decodes_without_losing_anything() {
+        let crd = serde_json::to_value(pdfx_crd::crd::crd()).unwrap();
+        let mut decoded = crd.clone();
+        let defs = definitions();
+        let group = "apiextensions.k8s.io";
+        let name = defs
+            .name_of(group, "v1", "CustomResourceDefinition")
+            .unwrap();
+        let s = defs
+            .for_kind(group, "v1", "CustomResourceDefinition")
+            .unwrap();
+        let d = decode(s, name, &mut decoded);
+        assert_eq!(d, Decoded::default());
+        assert_eq!(decoded, crd);
+    }
+
+    #[test]
     fn duplicates_are_found_at_any_depth() {
         let body =
             br#"{"a": 1, "spec": {"replicas": 1, "replicas": 2, "l": [{"x": 1, "x": 2}]}, "a": 3}"#;

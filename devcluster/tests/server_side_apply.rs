@@ -1,6 +1,6 @@
 //! Server-side apply and strategic merge patch through real clients: kubectl 1.27
 //! and 1.33 (`apply --server-side`, `--field-manager`, `--force-conflicts`,
-//! `--show-managed-fields`, `set image`, `set env`, `patch --type strategic`) and
+//! `--show-managed-fields`, `set image`/`set env` on a Deployment, `patch --type strategic`) and
 //! the kube client's `Patch::Apply`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -343,7 +343,58 @@ async fn kubectl_server_side_apply_and_strategic_merge() {
         custom_resource_dropped_field(&k).await;
         strategic_merge_on_pod_lists(&k).await;
         job_template_changes_are_refused_as_immutable(&k).await;
+        set_image_and_env_merge_containers_by_name(&k).await;
     }
+}
+
+/// `kubectl set image` / `set env` send strategic merge patches of one
+/// container; the Deployment's other container and other variables stay.
+async fn set_image_and_env_merge_containers_by_name(k: &Kubectl) {
+    let deployment = k.file(
+        "web.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: app\n        image: example/app:1\n        env:\n        - {name: MODE, value: fast}\n        - {name: LEVEL, value: \"3\"}\n      - name: sidecar\n        image: example/sidecar:1\n",
+    );
+    k.ok(&["apply", "-f", &deployment]).await;
+    k.ok(&["set", "image", "deployment/web", "app=example/app:2"])
+        .await;
+    k.ok(&[
+        "set",
+        "env",
+        "deployment/web",
+        "-c",
+        "app",
+        "LEVEL=4",
+        "EXTRA=yes",
+    ])
+    .await;
+    k.ok(&["set", "env", "deployment/web", "-c", "app", "MODE-"])
+        .await;
+    let web = k.json(&["get", "deployment", "web"]).await;
+    let containers = &web["spec"]["template"]["spec"]["containers"];
+    assert_eq!(containers[0]["name"], "app", "{containers}");
+    assert_eq!(containers[0]["image"], "example/app:2");
+    assert_eq!(containers[1]["name"], "sidecar");
+    assert_eq!(containers[1]["image"], "example/sidecar:1");
+    let env: Vec<(String, String)> = containers[0]["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap().to_string(),
+                e["value"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        env,
+        [
+            ("LEVEL".to_string(), "4".to_string()),
+            ("EXTRA".to_string(), "yes".to_string())
+        ],
+        "{containers}"
+    );
+    k.ok(&["delete", "deployment", "web"]).await;
 }
 
 #[tokio::test]

@@ -99,15 +99,6 @@ async fn finished_pod(client: &Client, job: &str) -> Pod {
     .await
 }
 
-fn terminated(p: &Pod) -> k8s_openapi::api::core::v1::ContainerStateTerminated {
-    p.status.clone().unwrap().container_statuses.unwrap()[0]
-        .state
-        .clone()
-        .unwrap()
-        .terminated
-        .unwrap()
-}
-
 #[tokio::test]
 async fn the_security_context_is_enforced_by_the_engine() {
     if !docker_ok() {

@@ -72,15 +72,6 @@ async fn pods_of(client: &Client, job: &str) -> Vec<Pod> {
         .items
 }
 
-fn terminated(p: &Pod) -> k8s_openapi::api::core::v1::ContainerStateTerminated {
-    p.status.clone().unwrap().container_statuses.unwrap()[0]
-        .state
-        .clone()
-        .unwrap()
-        .terminated
-        .unwrap()
-}
-
 #[tokio::test]
 async fn exit_zero_completes_with_termination_message_and_env() {
     let (_srv, client, _w) = start_executor().await;

@@ -157,3 +157,15 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The first container's terminated state of a finished pod.
+pub fn terminated(
+    p: &k8s_openapi::api::core::v1::Pod,
+) -> k8s_openapi::api::core::v1::ContainerStateTerminated {
+    p.status.clone().unwrap().container_statuses.unwrap()[0]
+        .state
+        .clone()
+        .unwrap()
+        .terminated
+        .unwrap()
+}

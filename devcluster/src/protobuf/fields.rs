@@ -1,5 +1,5 @@
 //! What the .proto files cannot say about an API type's JSON form, read from the Go
-//! struct tags by proto/regen.py into proto/fields.txt.
+//! crate's messages and the OpenAPI document by proto/generate.py into proto/fields.txt.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
@@ -42,7 +42,7 @@ impl Fields {
         f
     }
 
-    /// The table for the vendored protos.
+    /// The table generated with the protos.
     pub fn get() -> &'static Fields {
         static FIELDS: OnceLock<Fields> = OnceLock::new();
         FIELDS.get_or_init(|| Fields::parse(include_str!("../../proto/fields.txt")))
@@ -82,10 +82,19 @@ mod tests {
         assert!(f.omit_zero(meta, "generateName"));
         assert!(!f.omit_zero("k8s.io.api.batch.v1.JobSpec", "backoffLimit"));
         assert!(f.is_inline("k8s.io.api.core.v1.Volume", "volumeSource"));
+        // Keys that are no proto identifiers.
+        let props = "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.JSONSchemaProps";
+        assert_eq!(f.json_name(props, "ref"), "$ref");
         assert_eq!(
-            f.json_name("k8s.io.api.admissionregistration.v1.Variable", "Name"),
-            "name"
+            f.json_name(props, "xKubernetesPreserveUnknownFields"),
+            "x-kubernetes-preserve-unknown-fields"
         );
+        // A pointer whose zero differs from its documented default keeps it.
+        assert!(!f.omit_zero(
+            "k8s.io.api.core.v1.PodSpec",
+            "terminationGracePeriodSeconds"
+        ));
+        assert!(f.omit_zero("k8s.io.api.core.v1.Container", "stdin"));
         assert_eq!(f.json_name(meta, "name"), "name");
     }
 }

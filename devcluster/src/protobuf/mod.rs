@@ -5,7 +5,7 @@
 //! The wire form is the `k8s\0` magic followed by a `runtime.Unknown` envelope whose
 //! `typeMeta` names the kind and whose `raw` holds the object's message. The message is
 //! decoded dynamically against the descriptors of every Kubernetes built-in type
-//! (compiled from the vendored upstream .proto files by build.rs), and turned into JSON by
+//! (compiled by build.rs from the .proto files proto/generate.py writes), and turned into JSON by
 //! [`json`], which follows the Go JSON conventions of the API types (see `fields.txt`).
 //! Custom resources have no protobuf form, as on a real API server.
 

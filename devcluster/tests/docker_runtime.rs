@@ -34,7 +34,37 @@ fn docker_ok() -> bool {
     answers
 }
 
-async fn start_docker_executor() -> (Running, Client, tempfile::TempDir) {
+/// Removes the containers of a test's executor however the test ends (a
+/// panicking test drops its executor before it could remove them).
+struct Containers(tempfile::TempDir);
+
+impl Containers {
+    fn ids(&self) -> String {
+        let label = format!(
+            "label=devcluster.pdfx.dev/executor={}",
+            self.0.path().display()
+        );
+        let out = std::process::Command::new("docker")
+            .args(["ps", "--all", "--quiet", "--filter", &label])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+impl Drop for Containers {
+    fn drop(&mut self) {
+        let ids = self.ids();
+        if !ids.is_empty() {
+            let _ = std::process::Command::new("docker")
+                .args(["rm", "--force"])
+                .args(ids.split_whitespace())
+                .output();
+        }
+    }
+}
+
+async fn start_docker_executor() -> (Running, Client, Containers) {
     let server = ApiServer::in_memory();
     let mut running = pdfx_devcluster::start(server.clone(), "127.0.0.1:0")
         .await
@@ -52,7 +82,9 @@ async fn start_docker_executor() -> (Running, Client, tempfile::TempDir) {
     };
     running.attach(tokio::spawn(Executor::new(server, cfg).run()));
     let client = client_for(&running.url());
-    (running, client, work)
+    // The work dir lives as long as the guard: it is the containers' label.
+    let containers = Containers(work);
+    (running, client, containers)
 }
 
 /// A Job whose one container is `sh -c script` in the base image, as the
@@ -266,17 +298,7 @@ async fn deleting_a_running_pod_removes_its_container() {
         }
     })
     .await;
-    let label = format!(
-        "label=devcluster.pdfx.dev/executor={}",
-        work.path().display()
-    );
-    let containers = || -> String {
-        let out = std::process::Command::new("docker")
-            .args(["ps", "--all", "--quiet", "--filter", &label])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
+    let containers = || work.ids();
     // Running is reported once `docker run` starts; the engine creates the
     // container a moment later.
     eventually(|| async { (!containers().is_empty()).then_some(()) }).await;

@@ -212,6 +212,35 @@ fn label_value(executor_id: &str) -> &str {
     executor_id
 }
 
+/// Removes an executor's containers when the executor is dropped (its task
+/// aborted when `pdfx up` or the emulator stops): a container, unlike a child
+/// process, does not end with the process that started it. A killed executor
+/// cannot do this; its successor removes the leftovers on start.
+pub(super) struct Reaper {
+    pub(super) program: PathBuf,
+    pub(super) executor_id: String,
+}
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let filter = format!("label={EXECUTOR_LABEL}={}", label_value(&self.executor_id));
+        let listed = std::process::Command::new(&self.program)
+            .args(["ps", "--all", "--quiet", "--filter", &filter])
+            .stdin(Stdio::null())
+            .output();
+        let Ok(listed) = listed else { return };
+        let ids = String::from_utf8_lossy(&listed.stdout).to_string();
+        if ids.trim().is_empty() {
+            return;
+        }
+        let _ = std::process::Command::new(&self.program)
+            .args(["rm", "--force"])
+            .args(ids.split_whitespace())
+            .stdin(Stdio::null())
+            .output();
+    }
+}
+
 /// A host path mounted into a container.
 #[derive(Debug, Clone)]
 pub(super) struct Mount {

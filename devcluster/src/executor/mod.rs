@@ -135,6 +135,8 @@ pub struct Executor {
     deadline_killed: HashMap<String, String>,
     /// `setpriv`, when pods die with the executor.
     setpriv: Option<PathBuf>,
+    /// With the container runtime: removes the containers when the executor goes.
+    _reaper: Option<docker::Reaper>,
     /// Captured container output, served as `pods/log`.
     logs: Arc<logs::LogStore>,
 }
@@ -190,6 +192,10 @@ impl Executor {
             config.log_max_bytes,
         ));
         server.0.pod_logs.set(logs.clone());
+        let reaper = config.container_runtime.as_ref().map(|d| docker::Reaper {
+            program: d.program.clone(),
+            executor_id: config.work_dir.to_string_lossy().into_owned(),
+        });
         match (jobs, pods) {
             (Some(jobs), Some(pods)) => Self {
                 logs,
@@ -204,6 +210,7 @@ impl Executor {
                 exits_rx,
                 deadline_killed: HashMap::new(),
                 setpriv,
+                _reaper: reaper,
             },
             _ => unreachable!("jobs and pods are built-in resources"),
         }

@@ -316,7 +316,8 @@ impl Executor {
         // A pod's process must not outlive the executor (a kill -9 of `pdfx up`
         // would leave runners writing to storage): the kernel sends it SIGKILL
         // when its parent goes. setpriv sets that and execs, so no unsafe
-        // pre_exec is needed; the setting survives the exec chain.
+        // pre_exec is needed; the setting survives the exec chain. (A container
+        // outlives its `docker run` CLI: the executor's Reaper removes it.)
         if let Some(setpriv) = &self.setpriv {
             let mut wrapped: Vec<std::ffi::OsString> = vec![
                 setpriv.into(),

@@ -38,6 +38,15 @@ pub(super) struct RunningPod {
     pub(super) requests: Requests,
 }
 
+/// Why a bound pod's container waits, and the kubelet's events for it.
+struct Waiting<'a> {
+    reason: &'a str,
+    message: &'a str,
+    events: &'a [&'a str],
+    /// Whether `ImagePullBackOff` follows (a failed pull).
+    backs_off: bool,
+}
+
 /// A bound pod whose image cannot be pulled.
 pub(super) struct Pulling {
     /// What the pod holds of the node while it waits.
@@ -196,42 +205,22 @@ impl Executor {
         message: &str,
         requests: Requests,
     ) {
-        let uid = crate::api::meta_string(pod, "uid");
         tracing::info!(pod = %crate::api::meta_string(pod, "name"), message, "CreateContainerConfigError");
-        self.patch_status(
-            &self.pods,
-            pod,
-            waiting_status(
-                container,
-                image,
-                "CreateContainerConfigError",
-                message,
-                &now(),
-            ),
-        )
-        .await;
-        self.record(
-            pod,
-            "Warning",
-            "Failed",
-            "kubelet",
-            &format!("Error: {message}"),
-        )
-        .await;
-        self.pulling.insert(
-            uid,
-            Pulling {
-                requests,
-                failed_at: Instant::now(),
-                // Not a pull: no back-off follows.
-                backing_off: true,
-            },
-        );
+        let event = format!("Error: {message}");
+        // Not a pull: no back-off follows.
+        let waiting = Waiting {
+            reason: "CreateContainerConfigError",
+            message,
+            events: &[&event],
+            backs_off: false,
+        };
+        self.hold_waiting(pod, container, image, waiting, requests)
+            .await;
     }
 
-    /// The image maps to no program: like a kubelet whose pull failed, the
-    /// pod is bound (`PodScheduled=True`) and its container waits in
-    /// `ErrImagePull`, then `ImagePullBackOff`, until the pod is deleted.
+    /// The image cannot be run: like a kubelet whose pull failed, the pod is
+    /// bound (`PodScheduled=True`) and its container waits in `ErrImagePull`,
+    /// then `ImagePullBackOff`, until the pod is deleted.
     async fn pull_failed(
         &mut self,
         pod: &Value,
@@ -240,26 +229,46 @@ impl Executor {
         message: &str,
         requests: Requests,
     ) {
-        let uid = crate::api::meta_string(pod, "uid");
         let name = crate::api::meta_str(pod, "name").unwrap_or_default();
         tracing::info!(pod = name, image, "image cannot be run: ErrImagePull");
+        let pull = format!("Failed to pull image {image:?}: {message}");
+        let waiting = Waiting {
+            reason: "ErrImagePull",
+            message,
+            events: &[&pull, "Error: ErrImagePull"],
+            backs_off: true,
+        };
+        self.hold_waiting(pod, container, image, waiting, requests)
+            .await;
+    }
+
+    /// A bound pod whose container cannot start: its waiting state and the
+    /// kubelet's Warning events are written, and it keeps its requests.
+    async fn hold_waiting(
+        &mut self,
+        pod: &Value,
+        container: &str,
+        image: &str,
+        waiting: Waiting<'_>,
+        requests: Requests,
+    ) {
+        let uid = crate::api::meta_string(pod, "uid");
         self.patch_status(
             &self.pods,
             pod,
-            waiting_status(container, image, "ErrImagePull", message, &now()),
+            waiting_status(container, image, waiting.reason, waiting.message, &now()),
         )
         .await;
-        let pull = format!("Failed to pull image {image:?}: {message}");
-        self.record(pod, "Warning", "Failed", "kubelet", &pull)
-            .await;
-        self.record(pod, "Warning", "Failed", "kubelet", "Error: ErrImagePull")
-            .await;
+        for event in waiting.events {
+            self.record(pod, "Warning", "Failed", "kubelet", event)
+                .await;
+        }
         self.pulling.insert(
             uid,
             Pulling {
                 requests,
                 failed_at: Instant::now(),
-                backing_off: false,
+                backing_off: !waiting.backs_off,
             },
         );
     }

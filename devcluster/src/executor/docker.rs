@@ -74,7 +74,7 @@ impl DockerRuntime {
     /// Removes containers an earlier run of this executor left behind (their
     /// pods are marked Failed by the executor's start, as with a lost node).
     pub(super) async fn remove_leftovers(&self, executor_id: &str) {
-        let filter = format!("label={EXECUTOR_LABEL}={}", label_value(executor_id));
+        let filter = format!("label={EXECUTOR_LABEL}={}", executor_id);
         let Some(ids) = self
             .output(&["ps", "--all", "--quiet", "--filter", &filter])
             .await
@@ -127,7 +127,7 @@ impl DockerRuntime {
             "--network".into(),
             (&self.network).into(),
             "--label".into(),
-            format!("{EXECUTOR_LABEL}={}", label_value(run.executor_id)).into(),
+            format!("{EXECUTOR_LABEL}={}", run.executor_id).into(),
             "--label".into(),
             format!("{POD_UID_LABEL}={}", run.pod_uid).into(),
         ];
@@ -207,11 +207,6 @@ impl DockerRuntime {
     }
 }
 
-/// Docker label values may hold any text; a path is kept as it is.
-fn label_value(executor_id: &str) -> &str {
-    executor_id
-}
-
 /// Removes an executor's containers when the executor is dropped (its task
 /// aborted when `pdfx up` or the emulator stops): a container, unlike a child
 /// process, does not end with the process that started it. A killed executor
@@ -223,7 +218,7 @@ pub(super) struct Reaper {
 
 impl Drop for Reaper {
     fn drop(&mut self) {
-        let filter = format!("label={EXECUTOR_LABEL}={}", label_value(&self.executor_id));
+        let filter = format!("label={EXECUTOR_LABEL}={}", self.executor_id);
         let listed = std::process::Command::new(&self.program)
             .args(["ps", "--all", "--quiet", "--filter", &filter])
             .stdin(Stdio::null())

@@ -192,7 +192,11 @@ pub fn observe(job: &Job, pods: &[Pod]) -> JobObservation {
         let status = p.status.as_ref()?;
         (status.phase.as_deref() == Some("Running")).then(|| status.start_time.clone())
     });
-    let suspended = job.spec.as_ref().and_then(|s| s.suspend).unwrap_or(false);
+    // Until the Job controller has seen a resume, its `Suspended` condition is
+    // still True and `startTime` still dates from before the suspension: the
+    // time between is not waiting for a pod, so the Job still counts as held.
+    let suspended = job.spec.as_ref().and_then(|s| s.suspend).unwrap_or(false)
+        || condition(job, "Suspended").is_some();
     let since = job.status.as_ref().and_then(|s| s.start_time.clone());
     match running {
         Some(started) => JobObservation::Running { started },
@@ -381,6 +385,22 @@ mod tests {
                 }
             ),
             "an active Job whose pod is still Pending has not started"
+        );
+        let resume_not_yet_seen: Job = serde_json::from_value(json!({
+            "metadata": {"name": "j"}, "spec": {"suspend": false, "template": {}},
+            "status": {"startTime": "2026-01-01T00:00:00Z",
+                       "conditions": [{"type": "Suspended", "status": "True"}]}
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            matches!(
+                observe(&resume_not_yet_seen, &[]),
+                JobObservation::Pending {
+                    suspended: true,
+                    ..
+                }
+            ),
+            "a resume the Job controller has not processed keeps the Job held"
         );
     }
 

@@ -7,7 +7,7 @@
 //! `pdfx_ocr_runner::scans`), runs the runner on the PDF (2 workers, pages
 //! rendered through pdfium as in production), and plain Tesseract (the Debian
 //! `tesseract` CLI, 2 single-threaded processes, each given half of the same
-//! pages pre-rendered to 300 DPI PNG files) with each page segmentation mode of
+//! pages pre-rendered to 300 DPI PNG files, balanced by amount of text) with each page segmentation mode of
 //! the table. Prints CER by language and layout, CPU seconds per page,
 //! wall time, and the runner's throughput relative to each baseline. With
 //! `--runs R` the speed measurements are repeated R times, alternating the
@@ -193,16 +193,18 @@ fn prerender(pdf: &Path, dir: &Path, pages: usize) -> Vec<PathBuf> {
 
 /// Plain Tesseract: two single-threaded processes, each reading a list of
 /// half the pages (so models load once per process, as a batch user would).
-fn run_tesseract(images: &[PathBuf], dir: &Path, languages: &str, psm: u32) -> Measured {
-    let halves: Vec<Vec<(usize, &PathBuf)>> = (0..2)
-        .map(|h| {
-            images
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| i % 2 == h)
-                .collect()
-        })
-        .collect();
+/// The halves are balanced by each page's amount of reference text (longest
+/// first, each to the lighter half), so that neither process idles while the
+/// other works: a split by page parity would give one process all two-column
+/// and table pages, since the layout cycles with the seed.
+fn run_tesseract(
+    images: &[PathBuf],
+    costs: &[usize],
+    dir: &Path,
+    languages: &str,
+    psm: u32,
+) -> Measured {
+    let halves = balanced_halves(images, costs);
     let cpu = children_cpu();
     let started = Instant::now();
     let children: Vec<_> = halves
@@ -238,6 +240,22 @@ fn run_tesseract(images: &[PathBuf], dir: &Path, languages: &str, psm: u32) -> M
         cpu: children_cpu() - cpu,
         texts,
     }
+}
+
+fn balanced_halves<'a>(images: &'a [PathBuf], costs: &[usize]) -> Vec<Vec<(usize, &'a PathBuf)>> {
+    let mut order: Vec<usize> = (0..images.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(costs[i]));
+    let mut halves: Vec<Vec<(usize, &PathBuf)>> = vec![Vec::new(), Vec::new()];
+    let mut loads = [0usize; 2];
+    for i in order {
+        let lighter = usize::from(loads[1] < loads[0]);
+        loads[lighter] += costs[i];
+        halves[lighter].push((i, &images[i]));
+    }
+    for half in &mut halves {
+        half.sort_by_key(|(i, _)| *i);
+    }
+    halves
 }
 
 /// Errors and reference characters per group, so that CER is weighted by length.
@@ -344,6 +362,7 @@ fn main() {
         let pdf = dir.path().join(format!("{language:?}.pdf"));
         let generated = Instant::now();
         let truths = scans::write_pdf(&pdf, &specs).unwrap();
+        let costs: Vec<usize> = truths.iter().map(|t| t.chars().count()).collect();
         let images_dir = dir.path().join(format!("{language:?}-png"));
         std::fs::create_dir_all(&images_dir).unwrap();
         let images = prerender(&pdf, &images_dir, specs.len());
@@ -382,7 +401,7 @@ fn main() {
                         .path()
                         .join(format!("{language:?}-tess-{languages}-{psm}"));
                     std::fs::create_dir_all(&work).unwrap();
-                    let m = run_tesseract(&images, &work, languages, psm);
+                    let m = run_tesseract(&images, &costs, &work, languages, psm);
                     let name = format!("tesseract {languages} PSM {psm}");
                     if run == 0 {
                         print_cer(&name, &m, &specs, &truths);

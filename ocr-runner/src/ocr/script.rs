@@ -59,11 +59,51 @@ pub enum Reread {
     AsLatin,
 }
 
-/// Decides whether `word` (recognised with `confidence`, 0–1) in a line whose
-/// letters are `line_hangul` Hangul should be read again. `korean_first`:
-/// the word was read by the Korean model alone, so any doubtful Latin word
-/// deserves the English model.
-pub fn reread(word: &str, confidence: f32, line_hangul: f32, korean_first: bool) -> Option<Reread> {
+/// Where a word sits in its line, as far as scripts go.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct WordContext {
+    /// Share of Hangul among the line's letters.
+    pub line_hangul: f32,
+    /// The words on either side are Latin words (or the line ends there),
+    /// and at least one of them is.
+    pub between_latin: bool,
+    /// A word on either side is a Latin word.
+    pub beside_latin: bool,
+}
+
+impl WordContext {
+    /// The context of `line[index]`.
+    pub fn of(line: &[&str], index: usize) -> Self {
+        let latin = |i: Option<usize>| i.and_then(|i| line.get(i)).map(|w| is_latin_word(w));
+        let (before, after) = (latin(index.checked_sub(1)), latin(index.checked_add(1)));
+        Self {
+            line_hangul: hangul_ratio(line.iter().copied()),
+            between_latin: (before == Some(true) || after == Some(true))
+                && before != Some(false)
+                && after != Some(false),
+            beside_latin: before == Some(true) || after == Some(true),
+        }
+    }
+}
+
+/// Digits only (with punctuation), no letters: `009`, `046.`.
+fn is_number_like(word: &str) -> bool {
+    word.chars().filter(|c| c.is_ascii_digit()).count() >= 2
+        && !word.chars().any(char::is_alphabetic)
+}
+
+/// Decides whether `word`, recognised with `confidence` (0–1) in `context`,
+/// should be read again. `korean_first`: the word was read by the Korean model
+/// alone, so any doubtful Latin word deserves the English model, and so does
+/// a number or a short Hangul word among English words: the Korean model reads
+/// short lowercase words as digits (`dog` → `009`) with high confidence.
+pub fn reread(
+    word: &str,
+    confidence: f32,
+    context: WordContext,
+    korean_first: bool,
+) -> Option<Reread> {
+    let line_hangul = context.line_hangul;
     if is_option_like(word) {
         // Options are Latin; a digit or Hangul inside one, or low confidence,
         // means the wrong model read it.
@@ -74,7 +114,15 @@ pub fn reread(word: &str, confidence: f32, line_hangul: f32, korean_first: bool)
     }
     if korean_first {
         let latin = is_latin_word(word) || word.chars().any(|c| c.is_ascii_digit());
-        return (latin && confidence < 0.9).then_some(Reread::AsLatin);
+        let hangul = word.chars().any(is_hangul);
+        // Hangul glued to Latin letters or digits (`Lunch다`, `하16`) is one
+        // English word half read as Korean.
+        let mixed = hangul && word.chars().any(|c| c.is_ascii_alphanumeric());
+        let among_english = (context.beside_latin && mixed)
+            || (context.between_latin
+                && (is_number_like(word)
+                    || (hangul && word.chars().count() <= 3 && confidence < 0.8)));
+        return ((latin && confidence < 0.9) || among_english).then_some(Reread::AsLatin);
     }
     if line_hangul >= 0.5
         && is_latin_word(word)
@@ -151,21 +199,63 @@ mod tests {
     #[test]
     fn words_in_the_wrong_script_are_reread() {
         // A Hangul line with a short Latin word in it.
-        let line = hangul_ratio(["파일", "시스템의", "SAS", "보여"]);
-        assert!(line > 0.5);
+        let words = ["파일", "시스템의", "SAS", "보여"];
+        let line = WordContext::of(&words, 2);
+        assert!(line.line_hangul > 0.5 && !line.between_latin);
         assert_eq!(reread("SAS", 0.9, line, false), Some(Reread::AsKorean));
         assert_eq!(reread("시스템의", 0.9, line, false), None);
         assert_eq!(reread("--100065", 0.9, line, false), Some(Reread::AsLatin));
         assert_eq!(reread("--inodes", 0.95, line, false), None);
         assert_eq!(reread("gzip으로", 0.9, line, false), None);
         // English lines keep their words.
-        let english = hangul_ratio(["copy", "files", "and", "directories"]);
+        let english = WordContext::of(&["copy", "files", "and", "directories"], 0);
         assert_eq!(reread("copy", 0.5, english, false), None);
         assert!(accept(Reread::AsKorean, "SAS", 0.8, "공간을", 0.75));
         assert!(!accept(Reread::AsKorean, "SAS", 0.8, "SAS", 0.95));
         assert!(accept(Reread::AsLatin, "--100065", 0.6, "--inodes", 0.9));
         assert!(accept(Reread::AsLatin, "--100065", 0.9, "--inodes", 0.7));
         assert!(!accept(Reread::AsLatin, "--verbos", 0.9, "--inodes", 0.6));
+    }
+
+    #[test]
+    fn numbers_among_english_words_are_reread_when_korean_read_first() {
+        let words = ["the", "009", "barked", "046", "본다", "2024", "년", "12"];
+        let among = |i: usize| reread(words[i], 0.95, WordContext::of(&words, i), true);
+        assert_eq!(among(1), Some(Reread::AsLatin));
+        // A number next to Hangul is a Korean number.
+        assert_eq!(among(3), None);
+        assert_eq!(among(5), None);
+        assert_eq!(among(7), None);
+        // The same word when the English model has already had its say.
+        assert_eq!(reread("009", 0.95, WordContext::of(&words, 1), false), None);
+        // A short Hangul word between English words, read with doubt.
+        let mixed = ["to", "푸", "office"];
+        assert_eq!(
+            reread("푸", 0.6, WordContext::of(&mixed, 1), true),
+            Some(Reread::AsLatin)
+        );
+        assert_eq!(reread("푸", 0.9, WordContext::of(&mixed, 1), true), None);
+        // Hangul glued to Latin beside an English word; a Korean word with a
+        // Latin tail beside Korean words stays.
+        let glued = ["Lunch다", "15", "served"];
+        assert_eq!(
+            reread("Lunch다", 0.95, WordContext::of(&glued, 0), true),
+            None,
+            "its neighbour is a number, not yet a word"
+        );
+        let glued = ["Lunch다", "is", "served"];
+        assert_eq!(
+            reread("Lunch다", 0.95, WordContext::of(&glued, 0), true),
+            Some(Reread::AsLatin)
+        );
+        let korean = ["파일을", "gzip으로", "압축한다"];
+        assert_eq!(
+            reread("gzip으로", 0.95, WordContext::of(&korean, 1), true),
+            None
+        );
+        // An English reading without digits replaces the number unless much less sure.
+        assert!(accept(Reread::AsLatin, "009", 0.95, "dog", 0.8));
+        assert!(!accept(Reread::AsLatin, "2024", 0.95, "ZOZA", 0.5));
     }
 
     #[test]

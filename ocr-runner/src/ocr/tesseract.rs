@@ -368,57 +368,89 @@ impl Tesseract {
         Some((text, mean_confidence(&words).unwrap_or(0.0)))
     }
 
+    /// Reads doubtful words again, in up to three passes over each line: a word's
+    /// context is its neighbours, and the first pass may turn them from the
+    /// Korean model's digits (`166 046` for `fee due`) into English words.
     fn reread_words(&mut self, lines: &mut [Vec<LineWord>], width: i32, height: i32, dpi: i32) {
-        let page = self.pages;
         for line in lines.iter_mut() {
-            let ratio = script::hangul_ratio(line.iter().map(|w| w.text.as_str()));
-            for word in line.iter_mut() {
-                let Some(kind) =
-                    script::reread(&word.text, word.confidence, ratio, self.korean_first)
-                else {
-                    continue;
-                };
-                let slot = match kind {
-                    script::Reread::AsKorean => self.korean.as_mut(),
-                    script::Reread::AsLatin => self.latin.as_mut(),
-                };
-                let Some(reader) = slot else {
-                    continue;
-                };
-                if reader.api.is_none() {
-                    match new_api(&self.tessdata, reader.language) {
-                        Ok(api) => reader.api = Some(api),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "no engine to re-read words with");
-                            continue;
-                        }
-                    }
-                }
-                let Some(api) = reader.api.as_mut() else {
-                    continue;
-                };
-                if reader.page != page {
-                    if api.set_image(&self.work, width, height, 1, width).is_err() {
+            let mut tried = vec![false; line.len()];
+            for _pass in 0..3 {
+                let texts: Vec<String> = line.iter().map(|w| w.text.clone()).collect();
+                let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+                let mut changed = false;
+                for (index, word) in line.iter_mut().enumerate() {
+                    if tried[index] {
                         continue;
                     }
-                    api.set_source_resolution(dpi);
-                    reader.page = page;
+                    let context = script::WordContext::of(&texts, index);
+                    let Some(kind) =
+                        script::reread(&word.text, word.confidence, context, self.korean_first)
+                    else {
+                        continue;
+                    };
+                    tried[index] = true;
+                    changed |= self.reread_word(word, kind, width, height, dpi);
                 }
-                let [x0, y0, x1, y1] = word.bbox;
-                let pad = ((y1 - y0) / 4).max(2);
-                let rect = [
-                    x0.saturating_sub(pad),
-                    y0.saturating_sub(pad),
-                    (x1 + pad).min(width as u32),
-                    (y1 + pad).min(height as u32),
-                ];
-                if let Some((text, confidence)) = Self::read_box(api, rect)
-                    && script::accept(kind, &word.text, word.confidence, &text, confidence)
-                {
-                    word.text = text;
-                    word.confidence = confidence;
+                if !changed {
+                    break;
                 }
             }
+        }
+    }
+
+    /// Reads `word` again with the model `kind` asks for; whether it changed.
+    fn reread_word(
+        &mut self,
+        word: &mut LineWord,
+        kind: script::Reread,
+        width: i32,
+        height: i32,
+        dpi: i32,
+    ) -> bool {
+        let page = self.pages;
+        let slot = match kind {
+            script::Reread::AsKorean => self.korean.as_mut(),
+            script::Reread::AsLatin => self.latin.as_mut(),
+        };
+        let Some(reader) = slot else {
+            return false;
+        };
+        if reader.api.is_none() {
+            match new_api(&self.tessdata, reader.language) {
+                Ok(api) => reader.api = Some(api),
+                Err(e) => {
+                    tracing::warn!(error = %e, "no engine to re-read words with");
+                    return false;
+                }
+            }
+        }
+        let Some(api) = reader.api.as_mut() else {
+            return false;
+        };
+        if reader.page != page {
+            if api.set_image(&self.work, width, height, 1, width).is_err() {
+                return false;
+            }
+            api.set_source_resolution(dpi);
+            reader.page = page;
+        }
+        let [x0, y0, x1, y1] = word.bbox;
+        let pad = ((y1 - y0) / 4).max(2);
+        let rect = [
+            x0.saturating_sub(pad),
+            y0.saturating_sub(pad),
+            (x1 + pad).min(width as u32),
+            (y1 + pad).min(height as u32),
+        ];
+        match Self::read_box(api, rect) {
+            Some((text, confidence))
+                if script::accept(kind, &word.text, word.confidence, &text, confidence) =>
+            {
+                word.text = text;
+                word.confidence = confidence;
+                true
+            }
+            _ => false,
         }
     }
 }

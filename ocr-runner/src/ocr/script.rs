@@ -72,17 +72,21 @@ pub struct WordContext {
 }
 
 impl WordContext {
-    /// The context of `line[index]`.
-    pub fn of(line: &[&str], index: usize) -> Self {
+    /// The context of each word of `line`, in order.
+    pub fn of_line(line: &[&str]) -> Vec<Self> {
+        let line_hangul = hangul_ratio(line.iter().copied());
         let latin = |i: Option<usize>| i.and_then(|i| line.get(i)).map(|w| is_latin_word(w));
-        let (before, after) = (latin(index.checked_sub(1)), latin(index.checked_add(1)));
-        Self {
-            line_hangul: hangul_ratio(line.iter().copied()),
-            between_latin: (before == Some(true) || after == Some(true))
-                && before != Some(false)
-                && after != Some(false),
-            beside_latin: before == Some(true) || after == Some(true),
-        }
+        (0..line.len())
+            .map(|index| {
+                let (before, after) = (latin(index.checked_sub(1)), latin(index.checked_add(1)));
+                let beside_latin = before == Some(true) || after == Some(true);
+                Self {
+                    line_hangul,
+                    between_latin: beside_latin && before != Some(false) && after != Some(false),
+                    beside_latin,
+                }
+            })
+            .collect()
     }
 }
 
@@ -134,6 +138,83 @@ pub fn reread(
         return Some(Reread::AsLatin);
     }
     None
+}
+
+/// Whether a word has the shape of English the Korean model misread: Hangul
+/// glued to ASCII letters or digits (`하16`, `Lunch다`), a loose jamo (`ㅁ`,
+/// never a word of written Korean), or a number (`dog` → `009`). A lone
+/// syllable is not: Tesseract's words split Korean words into syllables.
+fn misread_shape(word: &str) -> bool {
+    let hangul = word.chars().any(is_hangul);
+    let ascii = word.chars().any(|c| c.is_ascii_alphanumeric());
+    let jamo = word.chars().any(|c| matches!(c, '\u{3130}'..='\u{318F}'));
+    (hangul && ascii) || jamo || is_number_like(word)
+}
+
+/// Runs of misread-shaped words next to a Latin word, in a line that is not
+/// mostly Hangul (where `gzip으로` and `이` are Korean as written).
+fn misread_runs(line: &[&str]) -> Vec<std::ops::Range<usize>> {
+    if hangul_ratio(line.iter().copied()) >= 0.5 {
+        return Vec::new();
+    }
+    let latin = |i: usize| line.get(i).is_some_and(|w| is_latin_word(w));
+    let mut runs = Vec::new();
+    let mut index = 0;
+    while index < line.len() {
+        if !misread_shape(line[index]) {
+            index += 1;
+            continue;
+        }
+        let start = index;
+        while index < line.len() && misread_shape(line[index]) {
+            index += 1;
+        }
+        if (start > 0 && latin(start - 1)) || latin(index) {
+            runs.push(start..index);
+        }
+    }
+    runs
+}
+
+fn misread_count(line: &[&str]) -> usize {
+    misread_runs(line).iter().map(|r| r.len()).sum()
+}
+
+/// Runs of words in a line the Korean model read alone that are worth reading
+/// again together with the English model, with the Latin word on either side:
+/// the Korean model splits an English word into syllable groups and digits
+/// (`The dog sat` → `하16 009 sat`), and only the run read as one has the
+/// letters the split scattered. Genuine Korean words are never part of a run.
+pub fn misread_spans(line: &[&str]) -> Vec<std::ops::Range<usize>> {
+    let latin = |i: usize| line.get(i).is_some_and(|w| is_latin_word(w));
+    let mut spans: Vec<std::ops::Range<usize>> = Vec::new();
+    for run in misread_runs(line) {
+        let start = if run.start > 0 && latin(run.start - 1) {
+            run.start - 1
+        } else {
+            run.start
+        };
+        let end = if latin(run.end) { run.end + 1 } else { run.end };
+        // Two runs around one Latin word share it: read them as one.
+        match spans.last_mut() {
+            Some(last) if last.end > start => last.end = end,
+            _ => spans.push(start..end),
+        }
+    }
+    spans
+}
+
+/// Whether the English reading `text` of a run replaces the first reading
+/// `first`: no Hangul, at least half as many characters (the Korean model
+/// splits words, so their number says little), fewer misread-looking words,
+/// and hardly less sure (the Korean model is sure of the digits it misreads).
+pub fn accept_span(first: &[&str], first_confidence: f32, text: &[&str], confidence: f32) -> bool {
+    let chars = |words: &[&str]| words.iter().map(|w| w.chars().count()).sum::<usize>();
+    !text.is_empty()
+        && chars(text) * 2 >= chars(first)
+        && !text.iter().any(|w| w.chars().any(is_hangul))
+        && misread_count(text) < misread_count(first)
+        && confidence + 0.1 >= first_confidence
 }
 
 /// Whether a re-read replaces the first reading.
@@ -200,7 +281,7 @@ mod tests {
     fn words_in_the_wrong_script_are_reread() {
         // A Hangul line with a short Latin word in it.
         let words = ["파일", "시스템의", "SAS", "보여"];
-        let line = WordContext::of(&words, 2);
+        let line = WordContext::of_line(&words)[2];
         assert!(line.line_hangul > 0.5 && !line.between_latin);
         assert_eq!(reread("SAS", 0.9, line, false), Some(Reread::AsKorean));
         assert_eq!(reread("시스템의", 0.9, line, false), None);
@@ -208,7 +289,7 @@ mod tests {
         assert_eq!(reread("--inodes", 0.95, line, false), None);
         assert_eq!(reread("gzip으로", 0.9, line, false), None);
         // English lines keep their words.
-        let english = WordContext::of(&["copy", "files", "and", "directories"], 0);
+        let english = WordContext::of_line(&["copy", "files", "and", "directories"])[0];
         assert_eq!(reread("copy", 0.5, english, false), None);
         assert!(accept(Reread::AsKorean, "SAS", 0.8, "공간을", 0.75));
         assert!(!accept(Reread::AsKorean, "SAS", 0.8, "SAS", 0.95));
@@ -220,42 +301,91 @@ mod tests {
     #[test]
     fn numbers_among_english_words_are_reread_when_korean_read_first() {
         let words = ["the", "009", "barked", "046", "본다", "2024", "년", "12"];
-        let among = |i: usize| reread(words[i], 0.95, WordContext::of(&words, i), true);
+        let among = |i: usize| reread(words[i], 0.95, WordContext::of_line(&words)[i], true);
         assert_eq!(among(1), Some(Reread::AsLatin));
         // A number next to Hangul is a Korean number.
         assert_eq!(among(3), None);
         assert_eq!(among(5), None);
         assert_eq!(among(7), None);
         // The same word when the English model has already had its say.
-        assert_eq!(reread("009", 0.95, WordContext::of(&words, 1), false), None);
+        assert_eq!(
+            reread("009", 0.95, WordContext::of_line(&words)[1], false),
+            None
+        );
         // A short Hangul word between English words, read with doubt.
         let mixed = ["to", "푸", "office"];
         assert_eq!(
-            reread("푸", 0.6, WordContext::of(&mixed, 1), true),
+            reread("푸", 0.6, WordContext::of_line(&mixed)[1], true),
             Some(Reread::AsLatin)
         );
-        assert_eq!(reread("푸", 0.9, WordContext::of(&mixed, 1), true), None);
+        assert_eq!(
+            reread("푸", 0.9, WordContext::of_line(&mixed)[1], true),
+            None
+        );
         // Hangul glued to Latin beside an English word; a Korean word with a
         // Latin tail beside Korean words stays.
         let glued = ["Lunch다", "15", "served"];
         assert_eq!(
-            reread("Lunch다", 0.95, WordContext::of(&glued, 0), true),
+            reread("Lunch다", 0.95, WordContext::of_line(&glued)[0], true),
             None,
             "its neighbour is a number, not yet a word"
         );
         let glued = ["Lunch다", "is", "served"];
         assert_eq!(
-            reread("Lunch다", 0.95, WordContext::of(&glued, 0), true),
+            reread("Lunch다", 0.95, WordContext::of_line(&glued)[0], true),
             Some(Reread::AsLatin)
         );
         let korean = ["파일을", "gzip으로", "압축한다"];
         assert_eq!(
-            reread("gzip으로", 0.95, WordContext::of(&korean, 1), true),
+            reread("gzip으로", 0.95, WordContext::of_line(&korean)[1], true),
             None
         );
         // An English reading without digits replaces the number unless much less sure.
         assert!(accept(Reread::AsLatin, "009", 0.95, "dog", 0.8));
         assert!(!accept(Reread::AsLatin, "2024", 0.95, "ZOZA", 0.5));
+    }
+
+    #[test]
+    fn english_words_misread_by_the_korean_model_are_read_again_in_runs() {
+        let misread = ["하16", "009", "sat", "by", "the", "door."];
+        assert_eq!(misread_spans(&misread), vec![0..3]);
+        let english = ["The", "dog", "sat"];
+        assert!(accept_span(&misread[0..3], 0.95, &english, 0.88));
+        assert!(
+            !accept_span(&misread[0..3], 0.95, &english, 0.8),
+            "much less sure"
+        );
+        assert!(
+            !accept_span(&misread[0..3], 0.9, &["Th"], 0.95),
+            "letters lost"
+        );
+        let split = ["Our", "office", "ㅁ", "ㅠ", "70460", "10", "a", "new"];
+        assert_eq!(misread_spans(&split), vec![1..7]);
+        assert!(accept_span(
+            &split[1..7],
+            0.7,
+            &["office", "moved", "toa"],
+            0.97
+        ));
+        assert!(!accept_span(
+            &misread[0..3],
+            0.9,
+            &["The", "밥", "sat"],
+            0.95
+        ));
+        // Genuine Korean words in an English line stay out of every run.
+        let line = ["morning.", "회의는", "아침", "Lunch다", "is", "served"];
+        assert_eq!(misread_spans(&line), vec![3..5]);
+        // Korean lines, and English lines with nothing misread-looking, have none.
+        assert!(misread_spans(&["파일을", "gzip으로", "압축한다", "이", "책"]).is_empty());
+        assert!(misread_spans(&["boxes.", "짐", "정", "리", "는", "금", "요", "일"]).is_empty());
+        assert!(misread_spans(&["copy", "files", "and", "directories"]).is_empty());
+        // A real number is read again but kept: the English reading has it too.
+        let dated = ["in", "2024", "the", "rules"];
+        assert_eq!(misread_spans(&dated), vec![0..3]);
+        assert!(!accept_span(&dated[0..3], 0.9, &dated[0..3], 0.95));
+        // Runs that share a Latin word become one span.
+        assert_eq!(misread_spans(&["하16", "dog", "046", "due"]), vec![0..4]);
     }
 
     #[test]

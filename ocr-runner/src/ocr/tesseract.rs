@@ -344,8 +344,8 @@ fn tsv_lines(tsv: &str) -> Vec<Vec<LineWord>> {
 }
 
 impl Tesseract {
-    /// Recognises `rect` of the image set on `api` as one line; (text, confidence).
-    fn read_box(api: &mut TessBaseApi, rect: [u32; 4]) -> Option<(String, f32)> {
+    /// Recognises `rect` of the image set on `api` as one line; its words.
+    fn read_box_words(api: &mut TessBaseApi, rect: [u32; 4]) -> Option<Vec<Word>> {
         let [x0, y0, x1, y1] = rect.map(|v| i32::try_from(v).unwrap_or(i32::MAX));
         api.set_rectangle(x0, y0, (x1 - x0).max(1), (y1 - y0).max(1));
         api.set_page_seg_mode(TessPageSegMode_PSM_SINGLE_LINE);
@@ -357,9 +357,12 @@ impl Tesseract {
             .to_string_lossy()
             .into_owned();
         let words = parse_tsv_words(&tsv);
-        if words.is_empty() {
-            return None;
-        }
+        (!words.is_empty()).then_some(words)
+    }
+
+    /// Recognises `rect` of the image set on `api` as one line; (text, confidence).
+    fn read_box(api: &mut TessBaseApi, rect: [u32; 4]) -> Option<(String, f32)> {
+        let words = Self::read_box_words(api, rect)?;
         let text = words
             .iter()
             .map(|w| w.text.as_str())
@@ -373,29 +376,62 @@ impl Tesseract {
     /// Korean model's digits (`166 046` for `fee due`) into English words.
     fn reread_words(&mut self, lines: &mut [Vec<LineWord>], width: i32, height: i32, dpi: i32) {
         for line in lines.iter_mut() {
+            let original: Vec<String> = line.iter().map(|w| w.text.clone()).collect();
             let mut tried = vec![false; line.len()];
             for _pass in 0..3 {
-                let texts: Vec<String> = line.iter().map(|w| w.text.clone()).collect();
-                let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+                let contexts = script::WordContext::of_line(
+                    &line.iter().map(|w| w.text.as_str()).collect::<Vec<_>>(),
+                );
                 let mut changed = false;
-                for (index, word) in line.iter_mut().enumerate() {
-                    if tried[index] {
+                for ((word, context), tried) in line.iter_mut().zip(contexts).zip(&mut tried) {
+                    if *tried {
                         continue;
                     }
-                    let context = script::WordContext::of(&texts, index);
                     let Some(kind) =
                         script::reread(&word.text, word.confidence, context, self.korean_first)
                     else {
                         continue;
                     };
-                    tried[index] = true;
+                    *tried = true;
                     changed |= self.reread_word(word, kind, width, height, dpi);
                 }
                 if !changed {
                     break;
                 }
             }
+            drop_absorbed_tails(line, &original);
         }
+    }
+
+    /// The re-reader for `kind`, made on first use, with this page's image set.
+    fn rereader(
+        &mut self,
+        kind: script::Reread,
+        width: i32,
+        height: i32,
+        dpi: i32,
+    ) -> Option<&mut TessBaseApi> {
+        let page = self.pages;
+        let reader = match kind {
+            script::Reread::AsKorean => self.korean.as_mut(),
+            script::Reread::AsLatin => self.latin.as_mut(),
+        }?;
+        if reader.api.is_none() {
+            match new_api(&self.tessdata, reader.language) {
+                Ok(api) => reader.api = Some(api),
+                Err(e) => {
+                    tracing::warn!(error = %e, "no engine to re-read words with");
+                    return None;
+                }
+            }
+        }
+        let api = reader.api.as_mut()?;
+        if reader.page != page {
+            api.set_image(&self.work, width, height, 1, width).ok()?;
+            api.set_source_resolution(dpi);
+            reader.page = page;
+        }
+        Some(api)
     }
 
     /// Reads `word` again with the model `kind` asks for; whether it changed.
@@ -407,42 +443,10 @@ impl Tesseract {
         height: i32,
         dpi: i32,
     ) -> bool {
-        let page = self.pages;
-        let slot = match kind {
-            script::Reread::AsKorean => self.korean.as_mut(),
-            script::Reread::AsLatin => self.latin.as_mut(),
-        };
-        let Some(reader) = slot else {
+        let Some(api) = self.rereader(kind, width, height, dpi) else {
             return false;
         };
-        if reader.api.is_none() {
-            match new_api(&self.tessdata, reader.language) {
-                Ok(api) => reader.api = Some(api),
-                Err(e) => {
-                    tracing::warn!(error = %e, "no engine to re-read words with");
-                    return false;
-                }
-            }
-        }
-        let Some(api) = reader.api.as_mut() else {
-            return false;
-        };
-        if reader.page != page {
-            if api.set_image(&self.work, width, height, 1, width).is_err() {
-                return false;
-            }
-            api.set_source_resolution(dpi);
-            reader.page = page;
-        }
-        let [x0, y0, x1, y1] = word.bbox;
-        let pad = ((y1 - y0) / 4).max(2);
-        let rect = [
-            x0.saturating_sub(pad),
-            y0.saturating_sub(pad),
-            (x1 + pad).min(width as u32),
-            (y1 + pad).min(height as u32),
-        ];
-        match Self::read_box(api, rect) {
+        match Self::read_box(api, padded(word.bbox, width, height)) {
             Some((text, confidence))
                 if script::accept(kind, &word.text, word.confidence, &text, confidence) =>
             {
@@ -453,6 +457,123 @@ impl Tesseract {
             _ => false,
         }
     }
+
+    /// Reads again with the English model the runs of words the Korean model
+    /// seems to have misread (see [`script::misread_spans`]), mending `line`
+    /// (Tesseract's text of it) and `words` in place where the English wins.
+    fn reread_spans(
+        &mut self,
+        line: &mut String,
+        words: &mut Vec<LineWord>,
+        width: i32,
+        height: i32,
+        dpi: i32,
+    ) {
+        if !self.korean_first {
+            return;
+        }
+        let texts: Vec<&str> = words.iter().map(|w| w.text.as_str()).collect();
+        let spans = script::misread_spans(&texts);
+        if spans.is_empty() {
+            return;
+        }
+        let Some(places) = word_places(line, &texts) else {
+            return;
+        };
+        // From the last run back, so the places of earlier runs stay valid.
+        for span in spans.into_iter().rev() {
+            let first = &words[span.clone()];
+            let bbox = first.iter().fold([u32::MAX, u32::MAX, 0, 0], |b, w| {
+                [
+                    b[0].min(w.bbox[0]),
+                    b[1].min(w.bbox[1]),
+                    b[2].max(w.bbox[2]),
+                    b[3].max(w.bbox[3]),
+                ]
+            });
+            let confidence = first.iter().map(|w| w.confidence).sum::<f32>() / first.len() as f32;
+            let Some(api) = self.rereader(script::Reread::AsLatin, width, height, dpi) else {
+                return;
+            };
+            let Some(read) = Self::read_box_words(api, padded(bbox, width, height)) else {
+                continue;
+            };
+            let first_texts: Vec<&str> = first.iter().map(|w| w.text.as_str()).collect();
+            let read_texts: Vec<&str> = read.iter().map(|w| w.text.as_str()).collect();
+            let read_confidence = mean_confidence(&read).unwrap_or(0.0);
+            let accepted =
+                script::accept_span(&first_texts, confidence, &read_texts, read_confidence);
+            tracing::debug!(
+                first = first_texts.join(" "),
+                confidence,
+                read = read_texts.join(" "),
+                read_confidence,
+                accepted,
+                "run of words read again as English"
+            );
+            if !accepted {
+                continue;
+            }
+            let (start, end) = (places[span.start].0, places[span.end - 1].1);
+            line.replace_range(start..end, &read_texts.join(" "));
+            words.splice(
+                span,
+                read.into_iter().map(|w| LineWord {
+                    text: w.text,
+                    bbox: w.bbox,
+                    confidence: w.confidence,
+                }),
+            );
+        }
+    }
+}
+
+/// Byte ranges of `words` in `line`, each found after the previous one.
+fn word_places(line: &str, words: &[&str]) -> Option<Vec<(usize, usize)>> {
+    let mut from = 0;
+    words
+        .iter()
+        .map(|word| {
+            let at = from + line.get(from..)?.find(word)?;
+            from = at + word.len();
+            Some((at, from))
+        })
+        .collect()
+}
+
+/// Empties the words whose boxes lie mostly within the box of a re-read word
+/// before them. The Korean model splits a Latin word into overlapping pieces
+/// (`--016=48` over the whole of `--file=ARCHIVE`, `CH` and `HIVE` within it);
+/// the re-read of the first piece's box reads the whole word, and keeping the
+/// other pieces would write its tail twice. An empty word writes nothing.
+fn drop_absorbed_tails(line: &mut [LineWord], original: &[String]) {
+    let mut reread_box: Option<[u32; 4]> = None;
+    for (word, first) in line.iter_mut().zip(original) {
+        if let Some(owner) = reread_box {
+            let inside = word.bbox[2]
+                .min(owner[2])
+                .saturating_sub(word.bbox[0].max(owner[0]));
+            let width = word.bbox[2].saturating_sub(word.bbox[0]).max(1);
+            if inside * 2 >= width {
+                word.text.clear();
+                continue;
+            }
+        }
+        reread_box = (word.text != *first).then_some(word.bbox);
+    }
+}
+
+/// `bbox` grown by a quarter of its height (at least 2 px), within the image:
+/// Tesseract reads a tight box's edge strokes badly.
+fn padded(bbox: [u32; 4], width: i32, height: i32) -> [u32; 4] {
+    let [x0, y0, x1, y1] = bbox;
+    let pad = ((y1 - y0) / 4).max(2);
+    [
+        x0.saturating_sub(pad),
+        y0.saturating_sub(pad),
+        (x1 + pad).min(width as u32),
+        (y1 + pad).min(height as u32),
+    ]
 }
 
 impl OcrEngine for Tesseract {
@@ -597,6 +718,8 @@ impl OcrEngine for Tesseract {
             let mut entries: Vec<(String, Vec<LineWord>)> = Vec::with_capacity(lines.len());
             for ((line_text, before), mut after) in text_only.iter().zip(&original).zip(lines) {
                 let mut line = apply_changes(line_text, before, &after, self.tuning.clean);
+                after.retain(|w| !w.text.is_empty());
+                self.reread_spans(&mut line, &mut after, wi, hi, dpi);
                 if self.tuning.clean {
                     after.retain(|w| !script::is_speck(&w.text, w.confidence));
                     line = line
@@ -678,6 +801,34 @@ fn parse_tsv_word(cols: &[&str]) -> Option<Word> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pieces_within_a_reread_word_are_dropped() {
+        let word = |text: &str, x0, x1| LineWord {
+            text: text.to_owned(),
+            bbox: [x0, 0, x1, 20],
+            confidence: 0.9,
+        };
+        let original: Vec<String> = ["-[,", "--016=48", "CH", "HIVE", "name"]
+            .map(String::from)
+            .to_vec();
+        let mut line = vec![
+            word("-[,", 232, 261),
+            word("--file=ARCHIVE", 271, 464),
+            word("CH", 396, 416),
+            word("HIVE", 418, 470),
+            word("name", 480, 540),
+        ];
+        drop_absorbed_tails(&mut line, &original);
+        let texts: Vec<&str> = line.iter().map(|w| w.text.as_str()).collect();
+        assert_eq!(texts, ["-[,", "--file=ARCHIVE", "", "", "name"]);
+        // Without a re-read, overlapping pieces stay as Tesseract gave them.
+        let mut untouched = line.clone();
+        untouched[1].text = "--016=48".into();
+        untouched[2].text = "CH".into();
+        drop_absorbed_tails(&mut untouched, &original);
+        assert_eq!(untouched[2].text, "CH");
+    }
 
     #[test]
     fn tsv_words_are_parsed_with_boxes_and_confidences() {

@@ -18,6 +18,11 @@ pub const PROSE: &[&str] = &[
     "이 제품은 실내 온도가 섭씨 영하 십 도에서 사십 도 사이일 때 정상적으로 작동한다. 습기가 많은 곳이나 직사광선이 드는 곳에는 두지 말고, 청소할 때는 전원을 끈 뒤 마른 천으로 닦는다.",
     "신청서를 제출한 뒤에는 접수 번호가 적힌 확인 메일이 발송된다. 메일을 받지 못했다면 스팸 편지함을 먼저 확인하고, 그래도 없으면 고객센터에 전화하여 접수 여부를 확인하기 바란다.",
     "올해 축제는 강변 공원에서 사흘 동안 열리며, 지역 농산물 장터와 어린이 체험 행사가 함께 마련된다. 주차 공간이 부족하므로 가능하면 대중교통을 이용하고, 행사장 안에서는 쓰레기를 되가져가야 한다.",
+    // Korean and English sentences in turn: lines of either script, and
+    // English words the Korean model alone misreads (`dog` → `009`).
+    "The meeting starts at nine in the morning. 회의는 아침 아홉 시에 시작한다. Please bring the printed agenda and your laptop. 인쇄한 안건과 노트북을 가져오기 바란다. Coffee is served in the hall on the second floor.",
+    "Our office moved to a new building last spring. 새 사무실은 역에서 걸어서 오 분 거리에 있다. The dog sat by the door while we unpacked the boxes. 짐 정리는 금요일까지 끝낼 예정이다.",
+    "Read the release notes before you upgrade the server. 설정 파일의 형식이 바뀌었으므로 먼저 백업을 만든다. If the service fails to start, check the log for the first error. 오류가 계속되면 담당자에게 알린다.",
     // held out
     "백업 정책은 데이터의 중요도에 따라 세 단계로 나뉜다. 가장 중요한 자료는 매일 밤 다른 지역의 저장소로 복사하고, 일반 자료는 일주일에 한 번, 임시 자료는 보관하지 않는다. 복원 시험은 분기마다 한다.",
     "동네 빵집 주인은 새벽 네 시에 일어나 반죽을 시작한다. 손님들이 출근길에 들르는 일곱 시 무렵이면 갓 구운 식빵 냄새가 골목 끝까지 퍼지고, 진열대는 금세 비어 간다.",
@@ -31,6 +36,9 @@ pub const PROSE: &[&str] = &[
     "아버지는 은퇴한 뒤 주말농장에서 고추와 상추를 기르신다. 여름이면 수확한 채소를 이웃과 나누시는데, 올해는 비가 적어 물을 주느라 하루에 두 번씩 밭에 다녀오셨다.",
     "개인정보는 수집한 목적을 이루면 지체 없이 파기한다. 다만 관련 법령에 따라 보존해야 하는 정보는 정해진 기간 동안 따로 저장하며, 그 기간이 지나면 복구할 수 없는 방법으로 지운다.",
     "모임 장소가 바뀌었습니다. 이번 달 정기 모임은 시청역 삼 번 출구 앞 건물 사 층 세미나실에서 열립니다. 처음 오시는 분은 입구에서 이름을 말씀하시면 안내해 드립니다.",
+    "The library card is free for every resident of the city. 신분증을 가지고 일 층 안내 데스크에 가면 바로 만들어 준다. Books are due two weeks after you borrow them. 연체료는 없지만 늦게 반납하면 대출이 정지된다.",
+    "Lunch is served in the cafeteria from noon until two. 메뉴는 매주 월요일 아침에 게시판에 올라온다. Friday is pizza day, and the line gets long early. 채식 메뉴는 하루 전에 신청하면 준비해 준다.",
+    "Send the signed form back by the end of the month. 서명은 반드시 본인이 직접 해야 하며 도장은 받지 않는다. Late forms will be processed in the next cycle. 문의는 평일 오전에만 받는다.",
 ];
 
 pub const MANUALS: &[Manual] = &[

@@ -157,10 +157,19 @@ fn new_api(tessdata: &Path, joined: &str) -> Result<TessBaseApi, OcrError> {
     let mut api = TessBaseApi::create();
     api.init_2(Some(&datapath), Some(&language))
         .map_err(|_| init())?;
-    // Keeps the spaces Tesseract sees between words; Korean and tables rely on them.
-    let name = CString::new("preserve_interword_spaces").map_err(|_| init())?;
-    let value = CString::new("1").map_err(|_| init())?;
-    api.set_variable(&name, &value).map_err(|_| init())?;
+    let variables = [
+        // Keeps the spaces Tesseract sees between words; Korean and tables rely on them.
+        ("preserve_interword_spaces", "1"),
+        // Tesseract reads each doubtful line again as white on black and keeps
+        // the surer reading; scans have no inverted text, and on noisy ones
+        // the inverted reading won where it was wrong (see the README).
+        ("tessedit_do_invert", "0"),
+    ];
+    for (name, value) in variables {
+        let name = CString::new(name).map_err(|_| init())?;
+        let value = CString::new(value).map_err(|_| init())?;
+        api.set_variable(&name, &value).map_err(|_| init())?;
+    }
     Ok(api)
 }
 

@@ -142,13 +142,14 @@ pub fn reread(
 
 /// Whether a word has the shape of English the Korean model misread: Hangul
 /// glued to ASCII letters or digits (`하16`, `Lunch다`), a loose jamo (`ㅁ`,
-/// never a word of written Korean), or a number (`dog` → `009`). A lone
-/// syllable is not: Tesseract's words split Korean words into syllables.
+/// never a word of written Korean), or a number (`dog` → `009`, `a` → `3`).
+/// A lone syllable is not: Tesseract's words split Korean words into syllables.
 fn misread_shape(word: &str) -> bool {
     let hangul = word.chars().any(is_hangul);
     let ascii = word.chars().any(|c| c.is_ascii_alphanumeric());
     let jamo = word.chars().any(|c| matches!(c, '\u{3130}'..='\u{318F}'));
-    (hangul && ascii) || jamo || is_number_like(word)
+    let number = word.chars().any(|c| c.is_ascii_digit()) && !word.chars().any(char::is_alphabetic);
+    (hangul && ascii) || jamo || number
 }
 
 /// Runs of misread-shaped words next to a Latin word, in a line that is not
@@ -174,10 +175,6 @@ fn misread_runs(line: &[&str]) -> Vec<std::ops::Range<usize>> {
         }
     }
     runs
-}
-
-fn misread_count(line: &[&str]) -> usize {
-    misread_runs(line).iter().map(|r| r.len()).sum()
 }
 
 /// Runs of words in a line the Korean model read alone that are worth reading
@@ -206,14 +203,15 @@ pub fn misread_spans(line: &[&str]) -> Vec<std::ops::Range<usize>> {
 
 /// Whether the English reading `text` of a run replaces the first reading
 /// `first`: no Hangul, at least half as many characters (the Korean model
-/// splits words, so their number says little), fewer misread-looking words,
+/// splits words, so their number says little), fewer misread-shaped words,
 /// and hardly less sure (the Korean model is sure of the digits it misreads).
 pub fn accept_span(first: &[&str], first_confidence: f32, text: &[&str], confidence: f32) -> bool {
     let chars = |words: &[&str]| words.iter().map(|w| w.chars().count()).sum::<usize>();
+    let shapes = |words: &[&str]| words.iter().filter(|w| misread_shape(w)).count();
     !text.is_empty()
         && chars(text) * 2 >= chars(first)
         && !text.iter().any(|w| w.chars().any(is_hangul))
-        && misread_count(text) < misread_count(first)
+        && shapes(text) < shapes(first)
         && confidence + 0.1 >= first_confidence
 }
 
@@ -384,6 +382,21 @@ mod tests {
         let dated = ["in", "2024", "the", "rules"];
         assert_eq!(misread_spans(&dated), vec![0..3]);
         assert!(!accept_span(&dated[0..3], 0.9, &dated[0..3], 0.95));
+        // A jamo read for a letter, and a lone digit for a word.
+        assert!(accept_span(&["r", "ㅁ"], 0.86, &["ri"], 0.91));
+        assert_eq!(misread_spans(&["is", "3", "holiday,", "so"]), vec![0..3]);
+        assert!(accept_span(
+            &["is", "3", "holiday,"],
+            0.95,
+            &["is", "a", "holiday,"],
+            0.9
+        ));
+        assert!(!accept_span(
+            &["is", "3", "holiday,"],
+            0.95,
+            &["is", "3", "holiday,"],
+            0.97
+        ));
         // Runs that share a Latin word become one span.
         assert_eq!(misread_spans(&["하16", "dog", "046", "due"]), vec![0..4]);
     }

@@ -272,6 +272,18 @@ fn apply_changes(line: &str, before: &[LineWord], after: &[LineWord], clean: boo
     out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// The box around `words`.
+fn words_box(words: &[LineWord]) -> [u32; 4] {
+    words.iter().fold([u32::MAX, u32::MAX, 0, 0], |b, w| {
+        [
+            b[0].min(w.bbox[0]),
+            b[1].min(w.bbox[1]),
+            b[2].max(w.bbox[2]),
+            b[3].max(w.bbox[3]),
+        ]
+    })
+}
+
 /// Puts a region's lines in reading order: top to bottom, and lines that
 /// stand side by side on the same row (a heading in the margin beside an
 /// indented paragraph, an option name beside its description, the cells of a
@@ -283,17 +295,7 @@ fn reading_order<T>(lines: Vec<(T, Vec<LineWord>)>) -> Vec<Vec<(T, Vec<LineWord>
     let mut boxed: Vec<Boxed<T>> = lines
         .into_iter()
         .filter(|(_, l)| !l.is_empty())
-        .map(|entry| {
-            let b = entry.1.iter().fold([u32::MAX, u32::MAX, 0, 0], |b, w| {
-                [
-                    b[0].min(w.bbox[0]),
-                    b[1].min(w.bbox[1]),
-                    b[2].max(w.bbox[2]),
-                    b[3].max(w.bbox[3]),
-                ]
-            });
-            (b, entry)
-        })
+        .map(|entry| (words_box(&entry.1), entry))
         .collect();
     // Stable: lines Tesseract put in order stay so when their centres tie.
     boxed.sort_by_key(|(b, _)| b[1] + b[3]);
@@ -492,14 +494,7 @@ impl Tesseract {
         // From the last run back, so the places of earlier runs stay valid.
         for span in spans.into_iter().rev() {
             let first = &words[span.clone()];
-            let bbox = first.iter().fold([u32::MAX, u32::MAX, 0, 0], |b, w| {
-                [
-                    b[0].min(w.bbox[0]),
-                    b[1].min(w.bbox[1]),
-                    b[2].max(w.bbox[2]),
-                    b[3].max(w.bbox[3]),
-                ]
-            });
+            let bbox = words_box(first);
             let confidence = first.iter().map(|w| w.confidence).sum::<f32>() / first.len() as f32;
             let Some(api) = self.rereader(script::Reread::AsLatin, width, height, dpi) else {
                 return;

@@ -146,6 +146,8 @@ pub struct Tesseract {
     /// The page as Tesseract reads it (scaled, deskewed), packed rows.
     work: Vec<u8>,
     spare: Vec<u8>,
+    /// The intermediate row of [`prepare::downscale`].
+    scratch: Vec<u32>,
 }
 
 fn new_api(tessdata: &Path, joined: &str) -> Result<TessBaseApi, OcrError> {
@@ -215,6 +217,7 @@ impl Tesseract {
             pages: 0,
             work: Vec::new(),
             spare: Vec::new(),
+            scratch: Vec::new(),
         })
     }
 }
@@ -600,7 +603,15 @@ impl OcrEngine for Tesseract {
         };
         let scale = if scale < 0.97 { scale } else { 1.0 };
         let (w, h) = if scale < 1.0 {
-            prepare::downscale(image.pixels, w, h, stride, scale, &mut self.work)
+            prepare::downscale(
+                image.pixels,
+                w,
+                h,
+                stride,
+                scale,
+                &mut self.work,
+                &mut self.scratch,
+            )
         } else {
             self.work.clear();
             for row in image.pixels.chunks(stride).take(h) {

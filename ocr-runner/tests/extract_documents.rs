@@ -190,3 +190,29 @@ fn page_selection_and_modes() {
         character_error_rate(&page_text(SampleLanguage::English, 1), &doc.pages[0].text) < 0.01
     );
 }
+
+/// Two-column scans from the benchmark's tuning set (seeds 10 and 14, 12 and
+/// 16 pt) whose bold titles across both columns Tesseract read as garbage
+/// (`IE SEN US Na a ere eee Oe ee`) when the title was given as a rectangle
+/// of the page: each title comes back whole, first, and the page reads well.
+#[test]
+fn titles_across_two_columns_are_read_first_and_whole() {
+    use pdfx_ocr_runner::scans::{Language, Layout, PageSpec, Pool, write_pdf};
+    let dir = tempfile::tempdir().unwrap();
+    let pdf = dir.path().join("two-columns.pdf");
+    let specs: Vec<PageSpec> = [10, 14]
+        .map(|seed| PageSpec::new(seed, Pool::Tuning, Language::English))
+        .to_vec();
+    assert!(specs.iter().all(|s| s.layout == Layout::TwoColumn));
+    let truths = write_pdf(&pdf, &specs).unwrap();
+    let out = dir.path().join("out");
+    let run = extract(&pdf, &out, &["--languages", "eng"]);
+    assert_eq!(run.code(), Some(0), "{}", run.stderr());
+    let doc = result(&out);
+    for (page, truth) in doc.pages.iter().zip(&truths) {
+        let title = truth.lines().next().unwrap();
+        assert_eq!(page.text.lines().next(), Some(title), "page {}", page.page);
+        let cer = character_error_rate(truth, &page.text);
+        assert!(cer < 0.01, "page {}: CER {cer}", page.page);
+    }
+}

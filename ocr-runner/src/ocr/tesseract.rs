@@ -178,6 +178,8 @@ pub struct Tesseract {
     spare: Vec<u8>,
     /// The intermediate row of [`prepare::downscale`].
     scratch: Vec<u32>,
+    /// The region of the page being read, packed rows.
+    region: Vec<u8>,
 }
 
 fn new_api(tessdata: &Path, joined: &str) -> Result<TessBaseApi, OcrError> {
@@ -259,6 +261,7 @@ impl Tesseract {
             work: Vec::new(),
             spare: Vec::new(),
             scratch: Vec::new(),
+            region: Vec::new(),
         })
     }
 }
@@ -717,12 +720,26 @@ impl OcrEngine for Tesseract {
         };
         for region in passes {
             if let Some(r) = region {
-                self.api.set_rectangle(
-                    dims(r.left)?,
-                    dims(r.top)?,
-                    dims(r.width)?,
-                    dims(r.height)?,
-                );
+                // The region goes in as an image of its own, not as a
+                // rectangle of the page: on a rectangle one line high (a
+                // title across two columns) Tesseract 5.3 read bold type as
+                // garbage (`IE SEN US Na a ere`) that it read right from the
+                // same pixels cropped (see the README).
+                self.region.clear();
+                for row in self.work.chunks(w).skip(r.top).take(r.height) {
+                    self.region
+                        .extend_from_slice(&row[r.left..r.left + r.width]);
+                }
+                self.api
+                    .set_image(
+                        &self.region,
+                        dims(r.width)?,
+                        dims(r.height)?,
+                        1,
+                        dims(r.width)?,
+                    )
+                    .map_err(|e| OcrError::Recognize(format!("{e:?}")))?;
+                self.api.set_source_resolution(dpi);
             }
             self.api.set_page_seg_mode(self.segmentation.psm());
             self.api.recognize().map_err(|_| {
@@ -742,7 +759,19 @@ impl OcrEngine for Tesseract {
                 .as_ref()
                 .to_string_lossy()
                 .into_owned();
-            regions_read.push((text, tsv_lines(&tsv)));
+            let mut lines = tsv_lines(&tsv);
+            if let Some(r) = region {
+                let (dx, dy) = (r.left as u32, r.top as u32);
+                for word in lines.iter_mut().flatten() {
+                    word.bbox = [
+                        word.bbox[0] + dx,
+                        word.bbox[1] + dy,
+                        word.bbox[2] + dx,
+                        word.bbox[3] + dy,
+                    ];
+                }
+            }
+            regions_read.push((text, lines));
         }
         let mut words = Vec::new();
         let mut text_lines: Vec<String> = Vec::new();

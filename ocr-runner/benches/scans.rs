@@ -37,7 +37,7 @@ struct Options {
     runs: usize,
     baseline: bool,
     runner_args: Vec<String>,
-    /// Writes every page's truth and outputs here, with per-page CERs.
+    /// Writes the document, every page's truth and the outputs here, with per-page CERs.
     dump: Option<PathBuf>,
 }
 
@@ -366,6 +366,12 @@ fn main() {
         let images_dir = dir.path().join(format!("{language:?}-png"));
         std::fs::create_dir_all(&images_dir).unwrap();
         let images = prerender(&pdf, &images_dir, specs.len());
+        if let Some(d) = &o.dump {
+            // The document itself, to profile or re-run the runner on by hand.
+            let to = d.join(format!("{language:?}"));
+            std::fs::create_dir_all(&to).unwrap();
+            std::fs::copy(&pdf, to.join("pages.pdf")).unwrap();
+        }
         println!(
             "\n## {} ({}), {} pages: {}; generated in {:.1} s",
             language.tesseract(),

@@ -68,12 +68,25 @@ async fn restart_restores_state_and_watchers_relist_after_410() {
             .await
             .unwrap();
     }
-    let b = pdfx_devcluster::start(
-        ApiServer::persistent(dir.path()).unwrap(),
-        &addr.to_string(),
-    )
-    .await
-    .unwrap();
+    // The same address again: `shutdown` aborts the accept task, and the
+    // listener is closed only once the runtime has run that abort, so the
+    // port can still be taken for a moment (CI saw `AddrInUse` here).
+    let mut attempts = 0;
+    let b = loop {
+        match pdfx_devcluster::start(
+            ApiServer::persistent(dir.path()).unwrap(),
+            &addr.to_string(),
+        )
+        .await
+        {
+            Ok(b) => break b,
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && attempts < 100 => {
+                attempts += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("restart on {addr}: {e}"),
+        }
+    };
     let client_b = client_for(&b.url());
     let cms_b: Api<ConfigMap> = Api::namespaced(client_b.clone(), "default");
     let restored = cms_b.get("a").await.unwrap();

@@ -291,6 +291,15 @@ pub struct Region {
     pub height: usize,
 }
 
+/// Copies `region` of the rows of `pixels` (`stride` bytes apart) into
+/// `out` as packed rows (stride = the region's width).
+pub fn copy_region(pixels: &[u8], stride: usize, region: Region, out: &mut Vec<u8>) {
+    out.clear();
+    for row in pixels.chunks(stride).skip(region.top).take(region.height) {
+        out.extend_from_slice(&row[region.left..region.left + region.width]);
+    }
+}
+
 /// Ink map helpers for [`regions`].
 fn ink_rows(image: &Gray<'_>, threshold: u8, x0: usize, x1: usize) -> Vec<u32> {
     (0..image.height)

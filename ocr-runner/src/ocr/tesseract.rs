@@ -657,10 +657,13 @@ impl OcrEngine for Tesseract {
                 &mut self.scratch,
             )
         } else {
-            self.work.clear();
-            for row in image.pixels.chunks(stride).take(h) {
-                self.work.extend_from_slice(&row[..w]);
-            }
+            let whole = prepare::Region {
+                left: 0,
+                top: 0,
+                width: w,
+                height: h,
+            };
+            prepare::copy_region(image.pixels, stride, whole, &mut self.work);
             (w, h)
         };
         let threshold = prepare::threshold(&prepare::Gray {
@@ -725,11 +728,7 @@ impl OcrEngine for Tesseract {
                 // title across two columns) Tesseract 5.3 read bold type as
                 // garbage (`IE SEN US Na a ere`) that it read right from the
                 // same pixels cropped (see the README).
-                self.region.clear();
-                for row in self.work.chunks(w).skip(r.top).take(r.height) {
-                    self.region
-                        .extend_from_slice(&row[r.left..r.left + r.width]);
-                }
+                prepare::copy_region(&self.work, w, r, &mut self.region);
                 self.api
                     .set_image(
                         &self.region,
